@@ -1,0 +1,590 @@
+//! The syslog envelope: timestamp, host, program, pid and message of one log line.
+//!
+//! Accepted shapes:
+//! - BSD syslog: `Nov 23 12:34:56 mx1 postfix/smtpd[1234]: msg` (optionally with `.123456`
+//!   after the seconds and a leading `<PRI>`); the year comes from [`Clock`].
+//! - RFC 3339 (rsyslog high precision): `2026-11-23T12:34:56.123456+01:00 mx1 prog[pid]: msg`.
+//! - RFC 5424: `<34>1 2026-11-23T12:34:56.123Z mx1 prog 1234 - - msg`.
+//! - rspamd's own log file: `2026-11-23 12:34:56 #1234(rspamd_proxy) <tag>; proxy; msg`.
+
+use chrono::{Local, NaiveDate, Offset, TimeZone};
+
+/// Microseconds since the Unix epoch (UTC).
+pub type Micros = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    pub timestamp: Micros,
+    pub host: &'a str,
+    pub program: &'a str,
+    pub pid: Option<u32>,
+    pub message: &'a str,
+}
+
+/// How the program name splits into a Postfix instance, a service and the daemon.
+///
+/// `postfix/submission/smtpd` -> instance `postfix`, service `submission/smtpd`, daemon `smtpd`;
+/// `postgrey` -> no instance, service and daemon `postgrey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program<'a> {
+    pub instance: Option<&'a str>,
+    pub service: &'a str,
+    pub daemon: &'a str,
+}
+
+impl<'a> Program<'a> {
+    pub fn split(program: &'a str) -> Program<'a> {
+        if let Some(slash) = program.find('/') {
+            let first = &program[..slash];
+            if first.starts_with("postfix") {
+                let service = &program[slash + 1..];
+                let daemon = service.rsplit('/').next().unwrap_or(service);
+                return Program {
+                    instance: Some(first),
+                    service,
+                    daemon,
+                };
+            }
+        }
+        Program {
+            instance: None,
+            service: program,
+            daemon: program,
+        }
+    }
+}
+
+/// Supplies what a BSD timestamp leaves out: the year and the UTC offset.
+///
+/// The year starts as given (`--year`) or as inferred from the first line (a month later than the
+/// current one belongs to last year); after that it only moves forward when the month wraps from
+/// December to January, so a log that runs across New Year keeps increasing time.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    year: Option<i32>,
+    now_year: i32,
+    now_month: u32,
+    last_month: u32,
+    /// Fixed offset (seconds east of UTC) for BSD timestamps; `None` = local time zone.
+    fixed_offset: Option<i32>,
+    /// (days since epoch, hour) -> offset, so that the time zone is asked once an hour.
+    cached_offset: Option<(i64, u32, i32)>,
+}
+
+impl Clock {
+    /// `year`: from `--year`; `now`: wall-clock (year, month) used only to infer a missing year.
+    pub fn new(year: Option<i32>, now: (i32, u32)) -> Clock {
+        Clock {
+            year,
+            now_year: now.0,
+            now_month: now.1,
+            last_month: 0,
+            fixed_offset: None,
+            cached_offset: None,
+        }
+    }
+
+    /// A clock for the local machine: current year and local time zone.
+    pub fn local(year: Option<i32>) -> Clock {
+        use chrono::Datelike;
+        let now = Local::now();
+        Clock::new(year, (now.year(), now.month()))
+    }
+
+    /// Interpret BSD timestamps in a fixed UTC offset (tests, or `--utc` logs).
+    pub fn with_fixed_offset(mut self, seconds_east: i32) -> Clock {
+        self.fixed_offset = Some(seconds_east);
+        self
+    }
+
+    fn year_for(&mut self, month: u32) -> i32 {
+        let year = match self.year {
+            Some(y) => {
+                if self.last_month == 12 && month == 1 {
+                    y + 1
+                } else {
+                    y
+                }
+            }
+            None => {
+                if month > self.now_month {
+                    self.now_year - 1
+                } else {
+                    self.now_year
+                }
+            }
+        };
+        self.year = Some(year);
+        self.last_month = month;
+        year
+    }
+
+    fn offset_for(&mut self, days: i64, hour: u32, date: (i32, u32, u32)) -> i32 {
+        if let Some(fixed) = self.fixed_offset {
+            return fixed;
+        }
+        if let Some((d, h, off)) = self.cached_offset
+            && d == days
+            && h == hour
+        {
+            return off;
+        }
+        let off = NaiveDate::from_ymd_opt(date.0, date.1, date.2)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .and_then(|naive| Local.from_local_datetime(&naive).earliest())
+            .map(|dt| dt.offset().fix().local_minus_utc())
+            .unwrap_or(0);
+        self.cached_offset = Some((days, hour, off));
+        off
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn month_number(name: &[u8]) -> Option<u32> {
+    Some(match name {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Parses `HH:MM:SS[.frac]` at the start of `b`; returns (seconds of day, micros, length).
+fn time_of_day(b: &[u8]) -> Option<(u32, u32, usize)> {
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let h = digits(&b[0..2])?;
+    let m = digits(&b[3..5])?;
+    let s = digits(&b[6..8])?;
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut len = 8;
+    let mut micros = 0u32;
+    if b.len() > 8 && b[8] == b'.' {
+        let mut scale = 100_000u32;
+        len = 9;
+        while len < b.len() && b[len].is_ascii_digit() {
+            micros += u32::from(b[len] - b'0') * scale;
+            scale /= 10;
+            len += 1;
+        }
+        if len == 9 {
+            return None;
+        }
+    }
+    Some((h * 3600 + m * 60 + s, micros, len))
+}
+
+/// Parses `YYYY-MM-DD` at the start of `b`.
+fn date(b: &[u8]) -> Option<(i32, u32, u32)> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = digits(&b[0..4])? as i32;
+    let m = digits(&b[5..7])?;
+    let d = digits(&b[8..10])?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some((y, m, d))
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-23T12:34:56.123+01:00` or `...Z`) at the start of
+/// `s`; returns micros and the length consumed.
+fn rfc3339(s: &str) -> Option<(Micros, usize)> {
+    let b = s.as_bytes();
+    let (y, mo, d) = date(b)?;
+    if b.get(10) != Some(&b'T') {
+        return None;
+    }
+    let (secs, micros, tlen) = time_of_day(&b[11..])?;
+    let mut pos = 11 + tlen;
+    let offset: i64 = match b.get(pos) {
+        Some(b'Z') | Some(b'z') => {
+            pos += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let rest = b.get(pos + 1..pos + 6)?;
+            if rest[2] != b':' {
+                return None;
+            }
+            let oh = i64::from(digits(&rest[0..2])?);
+            let om = i64::from(digits(&rest[3..5])?);
+            pos += 6;
+            let off = oh * 3600 + om * 60;
+            if sign == b'-' { -off } else { off }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    let ts = (days * 86_400 + i64::from(secs) - offset) * 1_000_000 + i64::from(micros);
+    Some((ts, pos))
+}
+
+fn split_word(s: &str) -> Option<(&str, &str)> {
+    let end = s.find(' ')?;
+    Some((&s[..end], &s[end + 1..]))
+}
+
+/// `program[pid]: message` or `program: message`.
+fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
+    let colon = rest.find(": ").or_else(|| {
+        // A message may be empty: `prog[1]:` at end of line.
+        rest.ends_with(':').then(|| rest.len() - 1)
+    })?;
+    let tag = &rest[..colon];
+    let message = rest.get(colon + 2..).unwrap_or("");
+    if tag.is_empty() || tag.contains(' ') {
+        return None;
+    }
+    if let Some(open) = tag.find('[') {
+        if !tag.ends_with(']') || open == 0 {
+            return None;
+        }
+        let pid = digits(tag[open + 1..tag.len() - 1].as_bytes())?;
+        Some((&tag[..open], Some(pid), message))
+    } else {
+        Some((tag, None, message))
+    }
+}
+
+/// Parses the envelope of one line (without its newline). `None`: not a syslog line.
+pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
+    let mut line = line;
+    // Leading `<PRI>` as sent over the network.
+    if line.starts_with('<')
+        && let Some(end) = line[..line.len().min(6)].find('>')
+    {
+        line = &line[end + 1..];
+        if let Some(rest) = line.strip_prefix("1 ") {
+            return rfc5424(rest);
+        }
+    }
+    let b = line.as_bytes();
+    if b.len() < 16 {
+        return None;
+    }
+    if b[0].is_ascii_digit() {
+        if b.get(10) == Some(&b' ') {
+            return rspamd_file(line, clock);
+        }
+        let (timestamp, len) = rfc3339(line)?;
+        let rest = line.get(len..)?.strip_prefix(' ')?;
+        let (host, rest) = split_word(rest)?;
+        let (program, pid, message) = tag(rest)?;
+        return Some(LogLine {
+            timestamp,
+            host,
+            program,
+            pid,
+            message,
+        });
+    }
+    // BSD: `Mmm dd HH:MM:SS host tag: msg`, day padded with a space or zero.
+    let month = month_number(&b[0..3])?;
+    if b[3] != b' ' {
+        return None;
+    }
+    let (day, tpos) = if b[4] == b' ' {
+        (digits(&b[5..6])?, 7)
+    } else if b[5] == b' ' {
+        (digits(&b[4..5])?, 6)
+    } else {
+        (digits(&b[4..6])?, 7)
+    };
+    if !(1..=31).contains(&day) || b.get(tpos - 1) != Some(&b' ') {
+        return None;
+    }
+    let (secs, micros, tlen) = time_of_day(&b[tpos..])?;
+    let rest = line.get(tpos + tlen..)?.strip_prefix(' ')?;
+    let (host, rest) = split_word(rest)?;
+    let (program, pid, message) = tag(rest)?;
+    let year = clock.year_for(month);
+    let days = days_from_civil(year, month, day);
+    let offset = clock.offset_for(days, secs / 3600, (year, month, day));
+    let timestamp =
+        (days * 86_400 + i64::from(secs) - i64::from(offset)) * 1_000_000 + i64::from(micros);
+    Some(LogLine {
+        timestamp,
+        host,
+        program,
+        pid,
+        message,
+    })
+}
+
+/// `1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG` (after `<PRI>`).
+fn rfc5424(rest: &str) -> Option<LogLine<'_>> {
+    let (timestamp, len) = rfc3339(rest)?;
+    let rest = rest.get(len..)?.strip_prefix(' ')?;
+    let (host, rest) = split_word(rest)?;
+    let (program, rest) = split_word(rest)?;
+    let (procid, rest) = split_word(rest)?;
+    let (_msgid, rest) = split_word(rest)?;
+    let message = if let Some(sd) = rest.strip_prefix('[') {
+        // Structured data: skip `[...]` groups (a `]` inside a value is escaped as `\]`).
+        let mut s = sd;
+        loop {
+            let bytes = s.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() && !(bytes[i] == b']' && (i == 0 || bytes[i - 1] != b'\\')) {
+                i += 1;
+            }
+            s = s.get(i + 1..)?;
+            match s.strip_prefix('[') {
+                Some(next) => s = next,
+                None => break s.strip_prefix(' ').unwrap_or(s),
+            }
+        }
+    } else if let Some(m) = rest.strip_prefix("- ") {
+        m
+    } else if rest == "-" {
+        ""
+    } else {
+        rest
+    };
+    let message = message.strip_prefix('\u{feff}').unwrap_or(message);
+    Some(LogLine {
+        timestamp,
+        host: if host == "-" { "" } else { host },
+        program,
+        pid: digits(procid.as_bytes()),
+        message,
+    })
+}
+
+/// rspamd's own log file: `2026-11-23 12:34:56[.frac] #1234(rspamd_proxy) <tag>; proxy; msg`,
+/// in the local time zone. The message keeps `<tag>; module; ...` as rspamd's syslog lines do.
+fn rspamd_file<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
+    let b = line.as_bytes();
+    let (y, mo, d) = date(b)?;
+    let (secs, micros, tlen) = time_of_day(&b[11..])?;
+    let rest = line.get(11 + tlen..)?.strip_prefix(" #")?;
+    let open = rest.find('(')?;
+    let pid = digits(rest[..open].as_bytes())?;
+    let close = rest.find(") ")?;
+    let message = &rest[close + 2..];
+    let days = days_from_civil(y, mo, d);
+    let offset = clock.offset_for(days, secs / 3600, (y, mo, d));
+    Some(LogLine {
+        timestamp: (days * 86_400 + i64::from(secs) - i64::from(offset)) * 1_000_000
+            + i64::from(micros),
+        host: "",
+        program: "rspamd",
+        pid: Some(pid),
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> Clock {
+        Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0)
+    }
+
+    fn at(y: i32, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> Micros {
+        (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000
+    }
+
+    #[test]
+    fn bsd_line() {
+        let l = parse(
+            "Nov 23 12:34:56 mx1 postfix/smtpd[1234]: connect from a[1.2.3.4]",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.timestamp, at(2026, 11, 23, 12, 34, 56));
+        assert_eq!(l.host, "mx1");
+        assert_eq!(l.program, "postfix/smtpd");
+        assert_eq!(l.pid, Some(1234));
+        assert_eq!(l.message, "connect from a[1.2.3.4]");
+    }
+
+    #[test]
+    fn bsd_single_digit_day_and_fraction() {
+        let mut c = utc();
+        let l = parse("May  8 08:26:55 mail postfix/postscreen[22055]: x", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2026, 5, 8, 8, 26, 55));
+        let l = parse("Jan 1 00:00:00.250000 h postgrey[1]: y", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2026, 1, 1, 0, 0, 0) + 250_000);
+    }
+
+    #[test]
+    fn year_inferred_from_now() {
+        // A December line read in January belongs to last year.
+        let mut c = Clock::new(None, (2027, 1)).with_fixed_offset(0);
+        let l = parse("Dec 31 23:59:59 h postfix/qmgr[1]: x", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2026, 12, 31, 23, 59, 59));
+        // ... and the log keeps increasing across New Year.
+        let l = parse("Jan  1 00:00:01 h postfix/qmgr[1]: x", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2027, 1, 1, 0, 0, 1));
+    }
+
+    #[test]
+    fn explicit_year_wraps_forward() {
+        let mut c = Clock::new(Some(2025), (2030, 6)).with_fixed_offset(0);
+        parse("Dec 31 23:59:59 h p[1]: x", &mut c).unwrap();
+        let l = parse("Jan  1 00:00:00 h p[1]: x", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2026, 1, 1, 0, 0, 0));
+    }
+
+    #[test]
+    fn fixed_offset_applies_to_bsd() {
+        let mut c = Clock::new(Some(2026), (2026, 11)).with_fixed_offset(3600);
+        let l = parse("Nov 23 12:00:00 h p[1]: x", &mut c).unwrap();
+        assert_eq!(l.timestamp, at(2026, 11, 23, 11, 0, 0));
+    }
+
+    #[test]
+    fn rfc3339_line() {
+        let l = parse(
+            "2016-03-23T01:09:28.962188+01:00 tron postfix/smtpd[472]: warning: x",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.timestamp, at(2016, 3, 23, 0, 9, 28) + 962_188);
+        assert_eq!(l.host, "tron");
+        assert_eq!(l.program, "postfix/smtpd");
+        assert_eq!(l.pid, Some(472));
+        assert_eq!(l.message, "warning: x");
+        let z = parse(
+            "2026-11-23T12:34:56Z mx postgrey[9]: action=pass",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(z.timestamp, at(2026, 11, 23, 12, 34, 56));
+    }
+
+    #[test]
+    fn rfc5424_line() {
+        let l = parse(
+            "<22>1 2026-11-23T12:34:56.5Z mx1 postfix/smtpd 1234 - - connect from a[1.2.3.4]",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.timestamp, at(2026, 11, 23, 12, 34, 56) + 500_000);
+        assert_eq!(
+            (l.host, l.program, l.pid, l.message),
+            (
+                "mx1",
+                "postfix/smtpd",
+                Some(1234),
+                "connect from a[1.2.3.4]"
+            )
+        );
+        let sd = parse(
+            r#"<22>1 2026-11-23T12:34:56Z mx1 app - ID1 [ex@1 k="a\]b"][x@2 y="z"] hello"#,
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!((sd.pid, sd.message), (None, "hello"));
+    }
+
+    #[test]
+    fn rspamd_log_file_line() {
+        let l = parse(
+            "2016-03-18 15:15:01 #29588(normal) <b120f6>; task; rspamd_task_write_log: id: <x>",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.timestamp, at(2016, 3, 18, 15, 15, 1));
+        assert_eq!(l.program, "rspamd");
+        assert_eq!(l.pid, Some(29588));
+        assert_eq!(l.message, "<b120f6>; task; rspamd_task_write_log: id: <x>");
+        let f = parse(
+            "2018-10-13 09:34:20.03286 #97398(controller) <0260c3>; csession; x",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(f.timestamp, at(2018, 10, 13, 9, 34, 20) + 32_860);
+    }
+
+    #[test]
+    fn program_split() {
+        let p = Program::split("postfix/submission/smtpd");
+        assert_eq!(
+            (p.instance, p.service, p.daemon),
+            (Some("postfix"), "submission/smtpd", "smtpd")
+        );
+        let p = Program::split("postfix-out/relay/smtp");
+        assert_eq!(
+            (p.instance, p.service, p.daemon),
+            (Some("postfix-out"), "relay/smtp", "smtp")
+        );
+        let p = Program::split("postfix/policyd-weight");
+        assert_eq!(p.daemon, "policyd-weight");
+        let p = Program::split("postgrey");
+        assert_eq!(
+            (p.instance, p.service, p.daemon),
+            (None, "postgrey", "postgrey")
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_rejected() {
+        for bad in [
+            "",
+            "Jan",
+            "Jan 1 00:00:00",
+            "Foo 1 00:00:00 hostname",
+            "Jan: 1 00:00:00 hostname postfix/postscreen[12345]: foo",
+            "Jan 1 00:00:00 hostname postfix/postscreen[abcde]: foo",
+            "Jan 1 00:00:00 hostname postfix/postscreen[12345",
+            "Jan 1 00:00:00 hostname postfix/postscreen",
+            "Jan 41 00:00:00 hostname p[1]: foo",
+            "Jan 1 25:00:00 hostname p[1]: foo",
+            "2026-13-01T00:00:00Z h p[1]: x",
+            "<999999999",
+        ] {
+            assert_eq!(parse(bad, &mut utc()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn message_may_contain_colons_and_brackets() {
+        let l = parse(
+            "Jan 1 00:00:00 h postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[1.2.3.4]: 550 y",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.message, "NOQUEUE: reject: RCPT from x[1.2.3.4]: 550 y");
+    }
+}

@@ -1,0 +1,287 @@
+//! Small scanners shared by the daemon parsers. No regexes: these run on every line.
+
+use crate::event::{Peer, Reject, RejectKind};
+
+/// Is `s` a Postfix queue ID? Short IDs are upper-case hex (6+ chars); long IDs
+/// (`enable_long_queue_ids`) are 10+ chars of `[0-9A-Za-z]` without vowels.
+pub fn is_queue_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 6 || b.len() > 24 {
+        return false;
+    }
+    if b.iter()
+        .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+    {
+        return true;
+    }
+    b.len() >= 10
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() && !b"aeiouAEIOU".contains(c))
+}
+
+/// Splits `QUEUEID: rest` into the queue ID and the rest.
+pub fn split_queue_id(message: &str) -> Option<(&str, &str)> {
+    let colon = message
+        .as_bytes()
+        .iter()
+        .take(26)
+        .position(|&c| c == b':')?;
+    let (id, rest) = (&message[..colon], &message[colon + 1..]);
+    let rest = rest.strip_prefix(' ')?;
+    is_queue_id(id).then_some((id, rest))
+}
+
+/// Parses a peer: `host[ip]`, `host[ip]:port` or `[ip]:port`; returns the peer and the rest.
+pub fn peer(s: &str) -> Option<(Peer<'_>, &str)> {
+    let open = s.find('[')?;
+    let host = &s[..open];
+    if host.contains(' ') {
+        return None;
+    }
+    let close = open + s[open..].find(']')?;
+    let ip = &s[open + 1..close];
+    let mut rest = &s[close + 1..];
+    let mut port = None;
+    if let Some(after) = rest.strip_prefix(':') {
+        let end = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        if end > 0 {
+            port = Some(&after[..end]);
+            rest = &after[end..];
+        }
+    }
+    Some((Peer { host, ip, port }, rest))
+}
+
+/// A peer that must be the whole of `s` (trailing `:` allowed).
+pub fn whole_peer(s: &str) -> Option<Peer<'_>> {
+    let (p, rest) = peer(s)?;
+    matches!(rest, "" | ":").then_some(p)
+}
+
+/// The value of `key=` in a `key=value, key=value` or `key=value key=value` list.
+///
+/// Values in `<...>` end at the `>` that is followed by a separator or the end of the string,
+/// so an address containing `, ` or `=` does not end the value early.
+pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = s[from..].find(key) {
+        let start = from + pos;
+        let value_start = start + key.len();
+        let at_boundary = start == 0 || matches!(bytes[start - 1], b' ' | b',' | b';' | b'(');
+        if at_boundary && bytes.get(value_start) == Some(&b'=') {
+            return Some(value_at(s, value_start + 1));
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn value_at(s: &str, start: usize) -> &str {
+    let rest = &s[start..];
+    if rest.starts_with('<') {
+        let b = rest.as_bytes();
+        let mut i = 1;
+        while i < b.len() {
+            if b[i] == b'>' && matches!(b.get(i + 1), None | Some(b',') | Some(b' ') | Some(b';')) {
+                return &rest[1..i];
+            }
+            i += 1;
+        }
+        return &rest[1..];
+    }
+    let end = rest.find([',', ' ', ';']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// A number that Postfix may print as `1.2e+05`.
+pub fn number(s: &str) -> Option<f64> {
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Reply code and enhanced status at the start of a reply: `550 5.1.1 text` -> (`550`, `5.1.1`, `text`).
+/// A reply with only an enhanced status (`5.7.1 text`, as milters give) gets its code from the
+/// status class.
+pub fn reply(s: &str) -> (&str, Option<&str>, &str) {
+    let b = s.as_bytes();
+    let mut code = "";
+    let mut rest = s;
+    if b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && matches!(b.get(3), None | Some(b' ') | Some(b'-'))
+    {
+        code = &s[..3];
+        rest = s.get(4..).unwrap_or("");
+    }
+    let mut dsn = None;
+    let word_end = rest.find(' ').unwrap_or(rest.len());
+    let word = &rest[..word_end];
+    if is_dsn(word) {
+        dsn = Some(word);
+        rest = rest.get(word_end + 1..).unwrap_or("");
+    }
+    if code.is_empty() {
+        code = match dsn.map(|d| d.as_bytes()[0]) {
+            Some(b'5') => "550",
+            Some(b'4') => "450",
+            Some(b'2') => "250",
+            _ => "",
+        };
+    }
+    (code, dsn, rest)
+}
+
+fn is_dsn(w: &str) -> bool {
+    let mut parts = w.split('.');
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    matches!(a, "2" | "4" | "5")
+        && (1..=3).contains(&b.len())
+        && (1..=3).contains(&c.len())
+        && b.bytes().chain(c.bytes()).all(|x| x.is_ascii_digit())
+}
+
+/// The kind of refusal named by a verb such as `reject`, `milter-reject`, `reject_warning`.
+pub fn reject_kind(verb: &str) -> Option<RejectKind> {
+    Some(match verb {
+        "reject" => RejectKind::Reject,
+        "reject_warning" => RejectKind::RejectWarning,
+        "milter-reject" => RejectKind::MilterReject,
+        "milter-discard" => RejectKind::MilterDiscard,
+        "milter-hold" => RejectKind::MilterHold,
+        "discard" => RejectKind::Discard,
+        "hold" => RejectKind::Hold,
+        "warning" => RejectKind::Warning,
+        "redirect" | "filter" | "replace" | "info" | "prepend" | "milter-redirect" => {
+            RejectKind::OtherAction
+        }
+        _ => return None,
+    })
+}
+
+/// Parses the part of an smtpd/postscreen/cleanup reject line after the queue ID:
+/// `reject: RCPT from host[ip]: 550 5.1.1 <x>: text; from=<a> to=<b> proto=ESMTP helo=<h>`.
+/// Also `milter-reject: END-OF-MESSAGE from host[ip]: 5.7.1 text; from=<> ...`.
+pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Reject<'a>> {
+    let colon = rest.find(": ")?;
+    let kind = reject_kind(&rest[..colon])?;
+    let rest = &rest[colon + 2..];
+    let (stage, rest) = rest.split_once(' ')?;
+    let rest = rest.strip_prefix("from ")?;
+    let (peer, rest) = peer(rest)?;
+    let rest = rest.strip_prefix(": ")?;
+    // The reply ends at `; from=<`; attacker text may contain `;`, so search from the right.
+    let (reply_text, fields) = match rest.rfind("; from=<") {
+        Some(i) => (&rest[..i], &rest[i + 2..]),
+        None => (rest, ""),
+    };
+    let (code, dsn, text) = reply(reply_text);
+    Some(Reject {
+        queue_id,
+        kind,
+        stage,
+        peer: Some(peer),
+        code,
+        dsn,
+        text,
+        from: field(fields, "from"),
+        to: field(fields, "to"),
+        helo: field(fields, "helo"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_ids() {
+        for id in ["4A1B2C3D4E", "00ADB3C0899", "4Xyz9d3Qh6z9vLm", "AAB4D259B1"] {
+            assert!(is_queue_id(id), "{id}");
+        }
+        for not in ["NOQUEUE", "warning", "connect", "ABC", "statistics"] {
+            assert!(!is_queue_id(not), "{not}");
+        }
+        assert_eq!(
+            split_queue_id("AAB4D259B1: removed"),
+            Some(("AAB4D259B1", "removed"))
+        );
+        assert_eq!(split_queue_id("NOQUEUE: reject: x"), None);
+        assert_eq!(split_queue_id("connect from x[1.2.3.4]"), None);
+    }
+
+    #[test]
+    fn peers() {
+        let (p, rest) = peer("mail.example.com[192.0.2.1]:25: x").unwrap();
+        assert_eq!(
+            (p.host, p.ip, p.port, rest),
+            ("mail.example.com", "192.0.2.1", Some("25"), ": x")
+        );
+        let (p, _) = peer("[157.122.148.242]:47407").unwrap();
+        assert_eq!(
+            (p.host, p.ip, p.port),
+            ("", "157.122.148.242", Some("47407"))
+        );
+        let p = whole_peer("unknown[2001:db8::1]").unwrap();
+        assert_eq!(p.ip, "2001:db8::1");
+    }
+
+    #[test]
+    fn fields() {
+        let s = "to=<a@b>, orig_to=<x, y=z@c>, relay=h[1.2.3.4]:25, delay=1.2e+05, status=sent (250 ok)";
+        assert_eq!(field(s, "to"), Some("a@b"));
+        assert_eq!(field(s, "orig_to"), Some("x, y=z@c"));
+        assert_eq!(field(s, "relay"), Some("h[1.2.3.4]:25"));
+        assert_eq!(field(s, "delay").and_then(number), Some(120000.0));
+        assert_eq!(field(s, "status"), Some("sent"));
+        assert_eq!(field(s, "dsn"), None);
+        assert_eq!(field("from=<> to=<> proto=ESMTP helo=", "helo"), Some(""));
+    }
+
+    #[test]
+    fn replies() {
+        assert_eq!(
+            reply("550 5.1.1 <u@d>: User unknown"),
+            ("550", Some("5.1.1"), "<u@d>: User unknown")
+        );
+        assert_eq!(
+            reply("5.7.1 Gtube pattern"),
+            ("550", Some("5.7.1"), "Gtube pattern")
+        );
+        assert_eq!(reply("450 4.7.1 : Helo"), ("450", Some("4.7.1"), ": Helo"));
+        assert_eq!(
+            reply("Service unavailable"),
+            ("", None, "Service unavailable")
+        );
+    }
+
+    #[test]
+    fn reject_line() {
+        let r = smtp_reject(
+            None,
+            "reject: RCPT from foo[192.51.100.43]: 554 5.7.1 <foo@bad.domain>: Sender address rejected: match bad.domain; from=<foo@bad.domain> to=<foo@porcupine.org> proto=SMTP helo=<192.51.100.43>",
+        )
+        .unwrap();
+        assert_eq!(r.kind, RejectKind::Reject);
+        assert_eq!((r.stage, r.code, r.dsn), ("RCPT", "554", Some("5.7.1")));
+        assert_eq!(
+            r.text,
+            "<foo@bad.domain>: Sender address rejected: match bad.domain"
+        );
+        assert_eq!(
+            (r.from, r.to, r.helo),
+            (
+                Some("foo@bad.domain"),
+                Some("foo@porcupine.org"),
+                Some("192.51.100.43")
+            )
+        );
+        assert_eq!(r.peer.unwrap().ip, "192.51.100.43");
+    }
+}
