@@ -1,9 +1,16 @@
 //! pflog: Postfix logs to Prometheus metrics.
 //!
 //! One way through: raw line -> [`envelope::LogLine`] -> [`event::Event`] (per-daemon parsers)
-//! -> correlator (pure, log time) -> metrics.
+//! -> [`correlator::Correlator`] (pure, log time) -> [`metrics::Metrics`].
+//! [`pipeline::Pipeline::process_line`] is that path, shared by `serve` and `replay`.
 #![forbid(unsafe_code)]
 
+pub mod classify;
+pub mod correlator;
 pub mod envelope;
 pub mod event;
+pub mod exposition;
+pub mod labels;
+pub mod metrics;
 pub mod parsers;
+pub mod pipeline;

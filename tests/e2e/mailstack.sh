@@ -1,0 +1,553 @@
+#!/usr/bin/env bash
+# pflog end-to-end mail stack: real Postfix + Dovecot LMTP + postgrey + policyd-weight
+# + rspamd (milter) + SMTP sinks, all on 127.0.0.1, driven by swaks with a known mix.
+#
+#   tests/e2e/mailstack.sh [--install] --capture        run, verify, (re)write fixtures/mailstack/
+#   tests/e2e/mailstack.sh [--install] --check CMD      run, verify, then CMD MAIL_LOG RSPAMD_LOG EXPECTED_PROM
+#   tests/e2e/mailstack.sh --install                    only apt-get install the packages
+#   options: --keep (keep the temp work dir), --workdir-parent DIR (default /tmp)
+#
+# See tests/e2e/README.md. Must run as root (Postfix, Dovecot and rspamd need it).
+set -Eeuo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+FIXTURES="$REPO_ROOT/fixtures/mailstack"
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+
+usage() {
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-2}"
+}
+
+DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp
+ORIG_ARGS=("$@")
+while (($#)); do
+    case $1 in
+        --install) DO_INSTALL=1 ;;
+        --capture) MODE=capture ;;
+        --check) MODE=check; CHECK_CMD=${2:?--check needs a command}; shift ;;
+        --keep) KEEP=1 ;;
+        --workdir-parent) WORK_PARENT=${2:?}; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown argument: $1" >&2; usage 2 ;;
+    esac
+    shift
+done
+[[ -n $MODE || $DO_INSTALL == 1 ]] || usage 2
+
+T_START=$(date +%s.%N)
+log() { printf '[mailstack %6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T_START" | bc)" "$*" >&2; }
+CURRENT_STEP="startup"
+step() { CURRENT_STEP="$*"; log "==> $*"; }
+fail() { log "FAILED in step [$CURRENT_STEP]: $*"; exit 1; }
+
+[[ $(id -u) == 0 ]] || { echo "mailstack.sh must run as root" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------
+# 1. --install
+# ---------------------------------------------------------------------------------------
+PACKAGES=(postfix postgrey policyd-weight rspamd dovecot-core dovecot-lmtpd swaks rsyslog
+          openssl python3 iproute2 procps bc libio-socket-ssl-perl libnet-ssleay-perl)
+if [[ $DO_INSTALL == 1 ]]; then
+    step "install packages: ${PACKAGES[*]}"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Keep maintainer scripts from starting the system services (no systemd here; a
+    # system rsyslogd would grab /dev/log). Only if the image has no policy yet.
+    made_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" || rc=$?
+    [[ $made_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d
+    [[ $rc == 0 ]] || fail "apt-get install failed (rc=$rc); did the caller run apt-get update?"
+    [[ -n $MODE ]] || exit 0
+fi
+
+# ---------------------------------------------------------------------------------------
+# Run everything under a child-subreaper so that every daemon we start is our descendant
+# until it is reaped, and nothing can be left behind unnoticed (see lib/reaper.py).
+# ---------------------------------------------------------------------------------------
+if [[ -z ${PFLOG_E2E_UNDER_REAPER:-} ]]; then
+    export PFLOG_E2E_UNDER_REAPER=1
+    args=()
+    [[ -n $MODE ]] && { [[ $MODE == capture ]] && args+=(--capture) || args+=(--check "$CHECK_CMD"); }
+    [[ $KEEP == 1 ]] && args+=(--keep)
+    args+=(--workdir-parent "$WORK_PARENT")
+    exec "$PY" "$SCRIPT_DIR/lib/reaper.py" --grace 10 -- bash "$SCRIPT_DIR/mailstack.sh" "${args[@]}"
+fi
+
+# ---------------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------------
+HOST=mail.pflog.test          # Postfix myhostname; postlogd logs the first label ("mail")
+LOGHOST=${HOST%%.*}           # so rsyslog is told to use the same host name
+P_SMTP=25 P_SUBM=587 P_LMTP=2424 P_AUTH=12345 P_GREY=10023 P_POLW=12525 P_MILTER=11332
+P_DNS=53 P_SINK_OK=2525 P_SINK_BOUNCE=2526
+GREY_DELAY=5
+TLS12_CIPHER=ECDHE-RSA-AES256-GCM-SHA384
+TLS13_CIPHER=TLS_AES_256_GCM_SHA384
+GTUBE_REJECT='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+GTUBE_ADDHDR='YJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+USERS=(alice bob carol dave erin grey)
+PASSWORD=secret
+
+W=""            # work dir, set below
+LOCK_FD=""
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+alive() { # pid -> running and not a zombie
+    local st
+    [[ -n ${1:-} && -r /proc/$1/stat ]] || return 1
+    st=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z ]]
+}
+
+descendants() { # pid -> all descendant pids (recursive)
+    local kids k
+    kids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
+    for k in $kids; do echo "$k"; descendants "$k"; done
+}
+
+pid_of() { [[ -s $1 ]] && tr -dc '0-9' <"$1" || true; }
+
+# stop_tree NAME PID [CMD...]: snapshot PID and its descendants, ask it to stop (CMD or
+# SIGTERM), wait for every snapshotted process to go away, escalate by PID if needed.
+stop_tree() {
+    local name=$1 pid=$2; shift 2
+    [[ -n $pid ]] && alive "$pid" || return 0
+    local pids p i
+    pids="$pid $(descendants "$pid" | tr '\n' ' ')"
+    if (($#)); then "$@" >>"$W/logs/stop-$name.out" 2>&1 || true; else kill -TERM "$pid" 2>/dev/null || true; fi
+    for ((i = 0; i < 100; i++)); do
+        local any=0
+        for p in $pids; do alive "$p" && any=1; done
+        ((any)) || { log "stopped $name"; return 0; }
+        sleep 0.1
+    done
+    log "WARNING: $name did not stop in 10s; sending SIGTERM/SIGKILL to: $pids"
+    for p in $pids; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
+    sleep 2
+    for p in $pids; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
+    return 0
+}
+
+port_busy() { # proto port
+    local flag=t; [[ $1 == udp ]] && flag=u
+    [[ -n $(ss -Hln"$flag" "sport = :$2" 2>/dev/null) ]]
+}
+
+wait_port() { # proto port name [timeout]
+    local i t=${4:-30}
+    for ((i = 0; i < t * 10; i++)); do
+        port_busy "$1" "$2" && return 0
+        sleep 0.1
+    done
+    fail "$3 did not start listening on 127.0.0.1:$2/$1 within ${t}s (see $W/logs/)"
+}
+
+count() { # ERE file -> number of matching lines
+    grep -cE -- "$1" "$2" 2>/dev/null || true
+}
+
+wait_lines() { # ERE min file what [timeout]
+    local i t=${5:-60} n=0
+    for ((i = 0; i < t * 10; i++)); do
+        n=$(count "$1" "$3")
+        ((n >= $2)) && return 0
+        sleep 0.1
+    done
+    fail "timed out after ${t}s waiting for $2 x '$4' in $(basename "$3") (have $n)"
+}
+
+# ---------------------------------------------------------------------------------------
+# Cleanup: stop exactly what we started (reverse order), on success and on failure.
+# ---------------------------------------------------------------------------------------
+STARTED=()   # names, in start order
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM ERR
+    if [[ -n $W && -d $W ]]; then
+        local i name
+        for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+            name=${STARTED[i]}
+            case $name in
+                postfix) stop_tree postfix "$(pid_of "$W/postfix/spool/pid/master.pid")" \
+                             postfix -c "$W/postfix/etc" stop ;;
+                policyd-weight)
+                    stop_tree policyd-weight "$(pid_of "$W/polw/policyd-weight.pid")" \
+                        policyd-weight -f "$W/policyd-weight.conf" -k stop
+                    # the cache daemon is not a descendant of the master: stop it by its pid
+                    local cp
+                    for cp in $(ps -o pid= --ppid "$PPID" 2>/dev/null); do
+                        [[ $(cat "/proc/$cp/cmdline" 2>/dev/null | tr '\0' ' ') == "policyd-weight (cache)"* ]] &&
+                            stop_tree policyd-weight-cache "$cp"
+                    done ;;
+                dovecot) stop_tree dovecot "$(pid_of "$W/dovecot/run/master.pid")" ;;
+                postgrey) stop_tree postgrey "$(pid_of "$W/postgrey/postgrey.pid")" ;;
+                *) stop_tree "$name" "$(pid_of "$W/pids/$name.pid")" ;;
+            esac
+        done
+        # /dev/log is removed by rsyslogd itself (SysSock.Unlink); make sure it is not stale.
+        if [[ -S /dev/log && -e $W/pids/devlog-created ]] && ! alive "$(pid_of "$W/pids/rsyslogd.pid")"; then
+            rm -f /dev/log
+        fi
+    fi
+    local dur
+    dur=$(echo "$(date +%s.%N) - $T_START" | bc)
+    if [[ $rc != 0 ]]; then
+        log "FAILED (exit $rc) in step [$CURRENT_STEP] after ${dur}s"
+        if [[ -n $W && -d $W ]]; then
+            log "work dir kept for inspection: $W"
+            log "  mail.log: $W/mail.log   rspamd.log: $W/rspamd/log/rspamd.log   daemon output: $W/logs/"
+            [[ -f $W/mail.log ]] && { log "last lines of mail.log:"; tail -n 15 "$W/mail.log" >&2; }
+        fi
+    else
+        log "done in ${dur}s"
+        if [[ $KEEP == 1 ]]; then log "work dir kept: $W"; elif [[ -n $W ]]; then rm -rf "$W"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'fail "interrupted"' INT TERM
+trap 'log "command failed (line $LINENO): $BASH_COMMAND"' ERR
+
+# ---------------------------------------------------------------------------------------
+# 2. preflight
+# ---------------------------------------------------------------------------------------
+step "preflight checks"
+for b in postfix postqueue sendmail postgrey policyd-weight rspamd dovecot swaks rsyslogd openssl ss bc; do
+    command -v "$b" >/dev/null || fail "missing program '$b' (run with --install)"
+done
+exec {LOCK_FD}>/tmp/pflog-mailstack.lock
+flock -n "$LOCK_FD" || fail "another mailstack.sh run holds /tmp/pflog-mailstack.lock"
+for p in $P_SMTP $P_SUBM $P_LMTP $P_AUTH $P_GREY $P_POLW $P_MILTER $P_DNS $P_SINK_OK $P_SINK_BOUNCE 11333 11334; do
+    port_busy tcp "$p" && fail "TCP port $p is already in use (ss -ltnp 'sport = :$p')"
+done
+port_busy udp $P_DNS && fail "UDP port $P_DNS is already in use"
+[[ -e /dev/log ]] && fail "/dev/log already exists (another syslog daemon?); this script runs its own rsyslogd on it"
+
+W=$(mktemp -d "$WORK_PARENT/pflog-mailstack.XXXXXX")
+chmod 755 "$W"
+mkdir -p "$W"/{logs,pids,swaks,tls}
+log "work dir: $W"
+
+# ---------------------------------------------------------------------------------------
+# 3. configuration
+# ---------------------------------------------------------------------------------------
+step "generate TLS certificate"
+openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=$HOST" \
+    -addext "subjectAltName=DNS:$HOST,DNS:sink.remote.test,IP:127.0.0.1" \
+    -keyout "$W/tls/key.pem" -out "$W/tls/cert.pem" >"$W/logs/openssl.out" 2>&1 ||
+    fail "openssl req failed (see $W/logs/openssl.out)"
+chmod 644 "$W/tls/cert.pem"; chmod 640 "$W/tls/key.pem"
+
+step "write configuration"
+# ---- rsyslogd: owns /dev/log, writes postgrey + policyd-weight lines into mail.log ----
+mkdir -p "$W/rsyslog"
+cat >"$W/rsyslog/rsyslog.conf" <<EOF
+global(workDirectory="$W/rsyslog" localHostName="$LOGHOST" preserveFQDN="off")
+module(load="imuxsock" SysSock.Use="on" SysSock.Name="/dev/log" SysSock.Unlink="on"
+       SysSock.RateLimit.Interval="0")
+if (\$syslogtag startswith "postgrey" or \$syslogtag startswith "postfix/policyd-weight"
+    or \$syslogtag startswith "policyd-weight") then {
+    action(type="omfile" file="$W/mail.log" template="RSYSLOG_TraditionalFileFormat")
+    stop
+}
+*.* action(type="omfile" file="$W/logs/syslog-other.log" template="RSYSLOG_TraditionalFileFormat")
+EOF
+
+# ---- Dovecot: LMTP on 127.0.0.1:$P_LMTP, SASL for Postfix on 127.0.0.1:$P_AUTH ----
+mkdir -p "$W/dovecot/run" "$W/dovecot/state" "$W/vmail"
+chown nobody:nogroup "$W/vmail"
+: >"$W/dovecot/users"
+for u in "${USERS[@]}"; do
+    echo "$u@vmail.test:{PLAIN}$PASSWORD:65534:65534::$W/vmail/vmail.test/$u::" >>"$W/dovecot/users"
+done
+chmod 640 "$W/dovecot/users"; chgrp dovecot "$W/dovecot/users"
+cat >"$W/dovecot/dovecot.conf" <<EOF
+instance_name = pflog-e2e-dovecot
+base_dir = $W/dovecot/run
+state_dir = $W/dovecot/state
+log_path = $W/logs/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_username_format = %Lu
+default_internal_user = dovecot
+default_login_user = dovenull
+mail_location = maildir:~/Maildir
+first_valid_uid = 1000
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $W/dovecot/users
+}
+userdb {
+  driver = passwd-file
+  args = $W/dovecot/users
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $P_LMTP
+  }
+}
+service auth {
+  inet_listener auth-postfix {
+    address = 127.0.0.1
+    port = $P_AUTH
+  }
+}
+EOF
+
+# ---- postgrey ----
+mkdir -p "$W/postgrey/db"
+chown postgrey:postgrey "$W/postgrey"
+: >"$W/postgrey/whitelist_clients"; : >"$W/postgrey/whitelist_recipients"
+chown -R postgrey:postgrey "$W/postgrey/db"
+
+# ---- policyd-weight ----
+mkdir -p "$W/polw"
+chown polw:polw "$W/polw"
+cat >"$W/policyd-weight.conf" <<EOF
+\$DEBUG          = 0;
+\$LOCKPATH       = '$W/polw/';
+\$SPATH          = '$W/polw/polw.sock';
+\$PIDFILE        = '$W/polw/policyd-weight.pid';
+\$USER           = 'polw';
+\$GROUP          = 'polw';
+\$TCP_PORT       = $P_POLW;
+\$BIND_ADDRESS   = '127.0.0.1';
+\$NS             = '127.0.0.1';   # lib/dnsstub.py: fast, deterministic, never off-host
+\$DNS_RETRIES    = 1;
+\$DNS_RETRY_IVAL = 1;
+\$MIN_PROC       = 1;
+\$MAX_PROC       = 5;
+\$syslog_socktype = 'unix';
+1;
+EOF
+chmod 644 "$W/policyd-weight.conf"
+
+# ---- rspamd: proxy worker in milter mode (self-scan) on 127.0.0.1:$P_MILTER ----
+R="$W/rspamd"
+mkdir -p "$R/conf/local.d" "$R/conf/override.d" "$R/run" "$R/db" "$R/log"
+chown _rspamd:_rspamd "$R/run" "$R/db" "$R/log"
+cat >"$R/conf/local.d/options.inc" <<EOF
+dns {
+  nameserver = ["127.0.0.1:$P_DNS"];
+  timeout = 1s;
+  retransmits = 1;
+}
+enable_test_patterns = true;
+EOF
+cat >"$R/conf/override.d/logging.inc" <<EOF
+type = "file";
+filename = "$R/log/rspamd.log";
+level = "info";
+EOF
+cat >"$R/conf/override.d/worker-proxy.inc" <<EOF
+bind_socket = "127.0.0.1:$P_MILTER";
+milter = yes;
+timeout = 120s;
+upstream "local" {
+  default = yes;
+  self_scan = yes;
+}
+count = 1;
+EOF
+echo 'enabled = false;' >"$R/conf/override.d/worker-normal.inc"
+echo 'enabled = false;' >"$R/conf/override.d/worker-controller.inc"
+# modules that fetch remote maps or need network/redis: off (the DNS stub would make
+# them fail anyway; switching them off keeps scores deterministic and startup fast)
+for m in rbl surbl whitelist phishing multimap rspamd_update fuzzy_check asn emails \
+         mx_check hfilter url_redirector neural ratelimit greylist reputation replies \
+         history_redis dcc metric_exporter clickhouse elastic metadata_exporter bimi p0f \
+         spamassassin dkim_signing arc external_services antivirus mime_types mid; do
+    echo 'enabled = false;' >"$R/conf/local.d/$m.conf"
+done
+
+# ---- Postfix ----
+PFC="$W/postfix/etc"
+mkdir -p "$PFC" "$W/postfix/spool" "$W/postfix/data"
+chown postfix "$W/postfix/data"
+cat >"$PFC/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $W/postfix/spool
+data_directory = $W/postfix/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = $HOST
+mydomain = pflog.test
+myorigin = \$mydomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtp_bind_address = 127.0.0.1
+lmtp_bind_address = 127.0.0.1
+smtp_host_lookup = native
+lmtp_host_lookup = native
+maillog_file = $W/mail.log
+maillog_file_prefixes = $W
+biff = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+local_transport = error:local delivery is disabled in the e2e stack
+# nothing may leave the machine: only transport_maps entries go to the local sinks
+default_transport = error:outbound delivery is disabled in the e2e stack
+relay_transport = error:outbound delivery is disabled in the e2e stack
+transport_maps = texthash:$PFC/transport
+virtual_mailbox_domains = vmail.test
+virtual_mailbox_maps = texthash:$PFC/vmailbox
+virtual_transport = lmtp:inet:127.0.0.1:$P_LMTP
+message_size_limit = 200000
+smtpd_error_sleep_time = 0
+# deferred mail is retried only by our explicit 'postqueue -f'
+minimal_backoff_time = 1h
+maximal_backoff_time = 2h
+queue_run_delay = 1h
+
+smtpd_helo_required = yes
+smtpd_helo_restrictions = reject_non_fqdn_helo_hostname
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions = reject_unlisted_recipient,
+    check_recipient_access texthash:$PFC/recipient_classes
+smtpd_restriction_classes = greylist, weighted
+greylist = check_policy_service inet:127.0.0.1:$P_GREY
+weighted = check_policy_service inet:127.0.0.1:$P_POLW
+smtpd_policy_service_timeout = 30s
+
+smtpd_milters = inet:127.0.0.1:$P_MILTER
+non_smtpd_milters = inet:127.0.0.1:$P_MILTER
+milter_default_action = accept
+milter_protocol = 6
+
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:127.0.0.1:$P_AUTH
+smtpd_sasl_auth_enable = no
+
+smtpd_tls_cert_file = $W/tls/cert.pem
+smtpd_tls_key_file = $W/tls/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_mandatory_ciphers = high
+smtpd_tls_protocols = !SSLv2,!SSLv3,!TLSv1
+smtpd_tls_mandatory_protocols = !SSLv2,!SSLv3,!TLSv1
+smtpd_tls_loglevel = 1
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
+lmtp_tls_security_level = none
+EOF
+cat >"$PFC/master.cf" <<EOF
+smtp       inet  n - n - - smtpd
+submission inet  n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_helo_restrictions=
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n - 0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+tlsmgr     unix  - - n 1000? 1 tlsmgr
+rewrite    unix  - - n - - trivial-rewrite
+bounce     unix  - - n - 0 bounce
+defer      unix  - - n - 0 bounce
+trace      unix  - - n - 0 bounce
+verify     unix  - - n - 1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n - - proxymap
+proxywrite unix  - - n - 1 proxymap
+smtp       unix  - - n - - smtp
+relay      unix  - - n - - smtp
+  -o syslog_name=postfix/\$service_name
+showq      unix  n - n - - showq
+error      unix  - - n - - error
+retry      unix  - - n - - error
+discard    unix  - - n - - discard
+lmtp       unix  - - n - - lmtp
+anvil      unix  - - n - 1 anvil
+scache     unix  - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOF
+cat >"$PFC/transport" <<EOF
+remote.test  smtp:[127.0.0.1]:$P_SINK_OK
+bounce.test  smtp:[127.0.0.1]:$P_SINK_BOUNCE
+EOF
+: >"$PFC/vmailbox"
+for u in "${USERS[@]}"; do echo "$u@vmail.test  vmail.test/$u/" >>"$PFC/vmailbox"; done
+cat >"$PFC/recipient_classes" <<EOF
+grey@vmail.test  greylist
+dave@vmail.test  weighted
+EOF
+
+# ---------------------------------------------------------------------------------------
+# 4. start the daemons
+# ---------------------------------------------------------------------------------------
+step "start DNS stub (127.0.0.1:$P_DNS)"
+STARTED+=(dnsstub)
+setsid "$PY" "$SCRIPT_DIR/lib/dnsstub.py" $P_DNS "$W/pids/dnsstub.pid" </dev/null >"$W/logs/dnsstub.out" 2>&1 &
+wait_port udp $P_DNS "DNS stub" 10
+
+step "start rsyslogd (/dev/log -> mail.log)"
+STARTED+=(rsyslogd)
+touch "$W/pids/devlog-created"
+setsid rsyslogd -n -f "$W/rsyslog/rsyslog.conf" -i "$W/pids/rsyslogd.pid" </dev/null >"$W/logs/rsyslogd.out" 2>&1 &
+for ((i = 0; i < 100; i++)); do [[ -S /dev/log ]] && break; sleep 0.1; done
+[[ -S /dev/log ]] || fail "rsyslogd did not create /dev/log (see $W/logs/rsyslogd.out)"
+
+step "start Dovecot (LMTP 127.0.0.1:$P_LMTP, auth 127.0.0.1:$P_AUTH)"
+STARTED+=(dovecot)
+dovecot -c "$W/dovecot/dovecot.conf" >"$W/logs/dovecot.out" 2>&1 || fail "dovecot failed to start: $(cat "$W/logs/dovecot.out")"
+wait_port tcp $P_LMTP dovecot-lmtp 20
+wait_port tcp $P_AUTH dovecot-auth 20
+
+step "start postgrey (127.0.0.1:$P_GREY, delay ${GREY_DELAY}s)"
+STARTED+=(postgrey)
+postgrey --inet=127.0.0.1:$P_GREY --delay=$GREY_DELAY --dbdir="$W/postgrey/db" \
+    --pidfile="$W/postgrey/postgrey.pid" --daemonize --user=postgrey --group=postgrey \
+    --auto-whitelist-clients=0 --hostname=$HOST \
+    --whitelist-clients="$W/postgrey/whitelist_clients" \
+    --whitelist-recipients="$W/postgrey/whitelist_recipients" \
+    >"$W/logs/postgrey.out" 2>&1 || fail "postgrey failed: $(cat "$W/logs/postgrey.out")"
+wait_port tcp $P_GREY postgrey 20
+
+step "start policyd-weight (127.0.0.1:$P_POLW)"
+STARTED+=(policyd-weight)
+policyd-weight -f "$W/policyd-weight.conf" start >"$W/logs/policyd-weight.out" 2>&1 ||
+    fail "policyd-weight failed: $(cat "$W/logs/policyd-weight.out")"
+wait_port tcp $P_POLW policyd-weight 20
+
+step "start rspamd (milter 127.0.0.1:$P_MILTER)"
+STARTED+=(rspamd)
+rspamd -c /etc/rspamd/rspamd.conf -u _rspamd -g _rspamd -p "$R/run/rspamd.pid" \
+    --var="LOCAL_CONFDIR=$R/conf" --var="RUNDIR=$R/run" --var="DBDIR=$R/db" --var="LOGDIR=$R/log" \
+    >"$W/logs/rspamd.out" 2>&1 || fail "rspamd failed: $(cat "$W/logs/rspamd.out")"
+for ((i = 0; i < 50; i++)); do [[ -s $R/run/rspamd.pid ]] && break; sleep 0.1; done
+cp "$R/run/rspamd.pid" "$W/pids/rspamd.pid" 2>/dev/null || true
+wait_port tcp $P_MILTER rspamd 90
+
+step "start bounce sink (127.0.0.1:$P_SINK_BOUNCE, answers 550 to RCPT)"
+STARTED+=(sink-bounce)
+setsid "$PY" "$SCRIPT_DIR/lib/sink.py" --port $P_SINK_BOUNCE --pidfile "$W/pids/sink-bounce.pid" \
+    --name sink.bounce.test --rcpt-reply "550 5.1.1 <nobody@bounce.test>: Recipient address rejected: User unknown" \
+    </dev/null >"$W/logs/sink-bounce.out" 2>&1 &
+wait_port tcp $P_SINK_BOUNCE sink-bounce 10
+
+step "start Postfix (smtpd 127.0.0.1:$P_SMTP, submission 127.0.0.1:$P_SUBM)"
+STARTED+=(postfix)
+postfix -c "$PFC" check >"$W/logs/postfix-check.out" 2>&1 || fail "postfix check: $(cat "$W/logs/postfix-check.out")"
+postfix -c "$PFC" start >"$W/logs/postfix-start.out" 2>&1 || fail "postfix start: $(cat "$W/logs/postfix-start.out")"
+wait_port tcp $P_SMTP postfix-smtpd 20
+wait_port tcp $P_SUBM postfix-submission 20
+
+log "all daemons up"
