@@ -29,7 +29,10 @@ pub const REASONS: &[&str] = &[
 /// The built-in rules, tried in order on the reply text of a reject.
 pub const DEFAULT_RULES: &[(&str, &str)] = &[
     ("greylist", r"(?i)greylist"),
-    ("tls_required", r"(?i)must issue a starttls|tls is required|encryption required"),
+    (
+        "tls_required",
+        r"(?i)must issue a starttls|tls is required|encryption required",
+    ),
     (
         "size",
         r"(?i)message size exceeds|message file too big|size limit|message too (large|big)|insufficient system storage",
@@ -38,7 +41,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rate_limit",
         r"(?i)too many (connections|recipients|messages|errors|sessions)|too much mail|rate limit|exceeded .*(rate|limit)|throttl",
     ),
-    ("rbl", r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus"),
+    (
+        "rbl",
+        r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus",
+    ),
     ("spf", r"(?i)\bspf\b"),
     (
         "policy",
@@ -49,7 +55,10 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "unknown_recipient",
         r"(?i)user unknown|unknown user|no such user|recipient address rejected: undeliverable|mailbox unavailable|unknown recipient|recipient unknown|address verification failed|user doesn't exist",
     ),
-    ("helo", r"(?i)helo command rejected|\bhelo\b.*(invalid|rejected|fully-qualified)"),
+    (
+        "helo",
+        r"(?i)helo command rejected|\bhelo\b.*(invalid|rejected|fully-qualified)",
+    ),
     ("sender", r"(?i)sender address rejected"),
     (
         "client",
@@ -157,10 +166,7 @@ mod tests {
         ),
         ("<smtp@example.org>: Relay access denied", "relay_denied"),
         (": Helo command rejected: Host not found", "helo"),
-        (
-            "<bad_helo>: Helo command rejected: Invalid name",
-            "helo",
-        ),
+        ("<bad_helo>: Helo command rejected: Invalid name", "helo"),
         (
             "<foo@bad.domain>: Sender address rejected: match bad.domain",
             "sender",

@@ -273,11 +273,9 @@ impl Correlator {
             Event::Reject(r) => {
                 let rejected_recipient =
                     r.kind == RejectKind::Reject && r.code.starts_with('5') && r.to.is_some();
-                let discarded =
-                    matches!(r.kind, RejectKind::Discard | RejectKind::MilterDiscard);
-                let milter_rejected = r.kind == RejectKind::MilterReject
-                    && r.code.starts_with('5')
-                    && r.to.is_some();
+                let discarded = matches!(r.kind, RejectKind::Discard | RejectKind::MilterDiscard);
+                let milter_rejected =
+                    r.kind == RejectKind::MilterReject && r.code.starts_with('5') && r.to.is_some();
                 let final_outcome = if discarded {
                     Some("discarded")
                 } else if rejected_recipient || milter_rejected {
@@ -344,7 +342,10 @@ impl Correlator {
                 match p.action {
                     "greylist" => {
                         if self.triplets.peek(&triplet).is_none()
-                            && self.triplets.push(triplet, ts).is_some_and(|(k, _)| k != triplet)
+                            && self
+                                .triplets
+                                .push(triplet, ts)
+                                .is_some_and(|(k, _)| k != triplet)
                         {
                             out.push(Observation::Eviction { reason: "capacity" });
                         }
@@ -374,8 +375,7 @@ impl Correlator {
             "expired" => "expired",
             "deferred" => {
                 let m = self.message(key, ts, out);
-                if !m.deferred.contains(&recipient) && m.deferred.len() < MAX_DEFERRED_PER_MESSAGE
-                {
+                if !m.deferred.contains(&recipient) && m.deferred.len() < MAX_DEFERRED_PER_MESSAGE {
                     m.deferred.push(recipient);
                 }
                 return;
@@ -394,7 +394,12 @@ impl Correlator {
                 let (first, tls, mid, rspamd) = {
                     let m = self.message(key, ts, out);
                     m.deferred.retain(|r| *r != recipient);
-                    (m.first_seen, m.inbound_tls, m.message_id_hash, m.rspamd_action)
+                    (
+                        m.first_seen,
+                        m.inbound_tls,
+                        m.message_id_hash,
+                        m.rspamd_action,
+                    )
                 };
                 let n = self.messages.get_mut(&next_key).expect("checked above");
                 let same_message = match (mid, n.message_id_hash) {
@@ -403,8 +408,7 @@ impl Correlator {
                 };
                 if same_message {
                     n.first_seen = n.first_seen.min(first);
-                    if matches!(n.inbound_tls, "unknown" | "none" | "local") || tls != "unknown"
-                    {
+                    if matches!(n.inbound_tls, "unknown" | "none" | "local") || tls != "unknown" {
                         n.inbound_tls = tls;
                     }
                     if n.rspamd_action.is_none() {
@@ -461,9 +465,10 @@ impl Correlator {
             if !self.instances.contains(&key.instance) && self.instances.len() < MAX_INSTANCES {
                 self.instances.push(key.instance);
             }
-            let early = self
-                .early_rspamd
-                .pop(&QueueKey::new("", std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or("")));
+            let early = self.early_rspamd.pop(&QueueKey::new(
+                "",
+                std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or(""),
+            ));
             let m = Message {
                 first_seen: ts,
                 last_seen: ts,

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+pub mod cli;
 pub mod correlator;
 pub mod envelope;
 pub mod event;
@@ -14,3 +15,6 @@ pub mod labels;
 pub mod metrics;
 pub mod parsers;
 pub mod pipeline;
+pub mod replay;
+pub mod report;
+pub mod serve;

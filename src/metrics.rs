@@ -847,9 +847,7 @@ fn policyd_action(action: &str) -> &'static str {
         Some(b'4') => "defer",
         Some(b'5') => "reject",
         _ if action.eq_ignore_ascii_case("PREPEND") => "prepend",
-        _ if action.eq_ignore_ascii_case("DUNNO") || action.eq_ignore_ascii_case("OK") => {
-            "accept"
-        }
+        _ if action.eq_ignore_ascii_case("DUNNO") || action.eq_ignore_ascii_case("OK") => "accept",
         _ if action.eq_ignore_ascii_case("REJECT") => "reject",
         _ if action.len() >= 5 && action[..5].eq_ignore_ascii_case("DEFER") => "defer",
         _ => "other",

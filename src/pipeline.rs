@@ -77,6 +77,12 @@ impl Pipeline {
         &self.metrics
     }
 
+    /// The timestamp of a line, read with the same clock as processing (used to merge logs).
+    pub fn timestamp_of(&mut self, raw: &[u8]) -> Option<envelope::Micros> {
+        let text = String::from_utf8_lossy(raw);
+        envelope::parse(text.trim_end(), &mut self.clock).map(|l| l.timestamp)
+    }
+
     /// Processes one line (without or with its trailing newline). Never panics on any input.
     pub fn process_line(&mut self, raw: &[u8]) -> LineResult {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
