@@ -536,3 +536,410 @@ fn outcome(
         rspamd_action: rspamd.unwrap_or("none"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{
+        Delivery, Direction, Peer, PostgreyAction, Reject, RejectKind, RspamdTask, Tls, Trust,
+    };
+
+    const S: i64 = MICROS;
+    const P: &str = "postfix";
+
+    fn peer() -> Peer<'static> {
+        Peer {
+            host: "mx.example.org",
+            ip: "192.0.2.1",
+            port: None,
+        }
+    }
+
+    fn tls(protocol: &'static str) -> Event<'static> {
+        Event::Tls(Tls {
+            direction: Direction::Inbound,
+            trust: Trust::Anonymous,
+            peer: peer(),
+            protocol,
+            cipher: "TLS_AES_256_GCM_SHA384",
+            bits: Some(256),
+        })
+    }
+
+    fn client(q: &'static str) -> Event<'static> {
+        Event::Client {
+            queue_id: q,
+            peer: peer(),
+            sasl_method: None,
+            sasl_username: None,
+        }
+    }
+
+    fn delivery(
+        q: &'static str,
+        to: &'static str,
+        status: &'static str,
+        queued_as: Option<&'static str>,
+    ) -> Event<'static> {
+        Event::Delivery(Delivery {
+            queue_id: q,
+            to,
+            orig_to: None,
+            relay: "x",
+            delay: Some(1.0),
+            delays: None,
+            dsn: None,
+            status,
+            detail: "",
+            queued_as,
+        })
+    }
+
+    fn reject(
+        queue_id: Option<&'static str>,
+        kind: RejectKind,
+        code: &'static str,
+        stage: &'static str,
+    ) -> Event<'static> {
+        Event::Reject(Reject {
+            queue_id,
+            kind,
+            stage,
+            peer: Some(peer()),
+            code,
+            dsn: None,
+            text: "",
+            from: Some("a@b"),
+            to: Some("c@d"),
+            helo: None,
+        })
+    }
+
+    fn postgrey(action: &'static str, recipient: &'static str) -> Event<'static> {
+        Event::Postgrey(PostgreyAction {
+            queue_id: None,
+            action,
+            reason: "new",
+            delay: None,
+            client_name: None,
+            client_address: Some("192.0.2.1"),
+            sender: Some("a@b"),
+            recipient: Some(recipient),
+        })
+    }
+
+    /// Feeds (seconds, pid, event) and returns the outcomes as (outcome, tls, e2e seconds).
+    fn run(c: &mut Correlator, steps: &[(i64, u32, Event<'static>)]) -> Vec<Observation> {
+        let mut out = Vec::new();
+        for (t, pid, e) in steps {
+            c.handle(t * S, P, Some(*pid), e, &mut out);
+        }
+        out
+    }
+
+    fn outcomes(obs: &[Observation]) -> Vec<(&'static str, &'static str, Option<f64>)> {
+        obs.iter()
+            .filter_map(|o| match o {
+                Observation::Outcome {
+                    outcome,
+                    inbound_tls,
+                    end_to_end,
+                    ..
+                } => Some((*outcome, *inbound_tls, *end_to_end)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn message_inherits_session_tls_and_end_to_end_time() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, Event::Connect { peer: peer() }),
+                (1, 10, tls("TLSv1.3")),
+                (2, 10, client("AAAAAA1")),
+                (
+                    3,
+                    10,
+                    Event::Disconnect {
+                        peer: peer(),
+                        counters: "",
+                    },
+                ),
+                (
+                    4,
+                    20,
+                    Event::QueueActive {
+                        queue_id: "AAAAAA1",
+                        from: "a@b",
+                        size: 10,
+                        nrcpt: 1,
+                    },
+                ),
+                (7, 30, delivery("AAAAAA1", "u@d", "sent", None)),
+                (
+                    7,
+                    20,
+                    Event::Removed {
+                        queue_id: "AAAAAA1",
+                    },
+                ),
+            ],
+        );
+        assert_eq!(outcomes(&obs), vec![("delivered", "TLSv1.3", Some(5.0))]);
+        assert_eq!(c.tracked(), 0);
+    }
+
+    #[test]
+    fn plaintext_session_is_none_and_unknown_session_is_unknown() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, Event::Connect { peer: peer() }),
+                (1, 10, client("AAAAAA1")),
+                (1, 11, client("AAAAAA2")),
+                (2, 30, delivery("AAAAAA1", "u@d", "sent", None)),
+                (2, 30, delivery("AAAAAA2", "u@d", "sent", None)),
+            ],
+        );
+        assert_eq!(
+            outcomes(&obs),
+            vec![
+                ("delivered", "none", Some(1.0)),
+                ("delivered", "unknown", Some(1.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn deferred_then_sent_counts_once_and_expiry_counts_deferred_recipients() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, client("AAAAAA1")),
+                (5, 30, delivery("AAAAAA1", "x@d", "deferred", None)),
+                (5, 30, delivery("AAAAAA1", "y@d", "deferred", None)),
+                (5, 30, delivery("AAAAAA1", "z@d", "deferred", None)),
+                (60, 30, delivery("AAAAAA1", "x@d", "deferred", None)),
+                (600, 30, delivery("AAAAAA1", "x@d", "sent", None)),
+                (
+                    900,
+                    20,
+                    Event::Expired {
+                        queue_id: "AAAAAA1",
+                        from: "a@b",
+                    },
+                ),
+            ],
+        );
+        assert_eq!(
+            outcomes(&obs),
+            vec![
+                ("delivered", "unknown", Some(600.0)),
+                ("expired", "unknown", Some(900.0)),
+                ("expired", "unknown", Some(900.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn content_filter_reinjection_is_one_message() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, Event::Connect { peer: peer() }),
+                (0, 10, tls("TLSv1.2")),
+                (1, 10, client("AAAAAA1")),
+                (
+                    1,
+                    40,
+                    Event::MessageId {
+                        queue_id: "AAAAAA1",
+                        message_id: "m1@x",
+                    },
+                ),
+                // The filter's re-injection arrives before the filter answers the first hop.
+                (3, 50, client("BBBBBB2")),
+                (
+                    3,
+                    40,
+                    Event::MessageId {
+                        queue_id: "BBBBBB2",
+                        message_id: "m1@x",
+                    },
+                ),
+                (3, 30, delivery("AAAAAA1", "u@d", "sent", Some("BBBBBB2"))),
+                (
+                    3,
+                    20,
+                    Event::Removed {
+                        queue_id: "AAAAAA1",
+                    },
+                ),
+                (4, 31, delivery("BBBBBB2", "u@d", "sent", None)),
+            ],
+        );
+        assert_eq!(outcomes(&obs), vec![("delivered", "TLSv1.2", Some(3.0))]);
+    }
+
+    #[test]
+    fn remote_queued_as_is_a_delivery() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, client("AAAAAA1")),
+                (
+                    2,
+                    30,
+                    delivery("AAAAAA1", "u@remote", "sent", Some("4XyzRemote99")),
+                ),
+            ],
+        );
+        assert_eq!(outcomes(&obs).len(), 1);
+    }
+
+    #[test]
+    fn queue_id_reuse_starts_afresh() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, client("AAAAAA1")),
+                (1, 30, delivery("AAAAAA1", "u@d", "sent", None)),
+                (
+                    1,
+                    20,
+                    Event::Removed {
+                        queue_id: "AAAAAA1",
+                    },
+                ),
+                (100, 10, client("AAAAAA1")),
+                (101, 30, delivery("AAAAAA1", "u@d", "sent", None)),
+            ],
+        );
+        assert_eq!(
+            outcomes(&obs),
+            vec![
+                ("delivered", "unknown", Some(1.0)),
+                ("delivered", "unknown", Some(1.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_final_only_when_permanent() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 10, Event::Connect { peer: peer() }),
+                (1, 10, reject(None, RejectKind::Reject, "450", "RCPT")),
+                (2, 10, reject(None, RejectKind::Reject, "550", "RCPT")),
+                (
+                    3,
+                    10,
+                    reject(None, RejectKind::RejectWarning, "550", "RCPT"),
+                ),
+                (4, 10, client("AAAAAA1")),
+                (
+                    9,
+                    40,
+                    reject(
+                        Some("AAAAAA1"),
+                        RejectKind::MilterReject,
+                        "550",
+                        "END-OF-MESSAGE",
+                    ),
+                ),
+            ],
+        );
+        assert_eq!(
+            outcomes(&obs),
+            vec![("rejected", "none", None), ("rejected", "none", Some(5.0))]
+        );
+        assert_eq!(c.tracked(), 0, "a message refused at end of data is gone");
+    }
+
+    #[test]
+    fn rspamd_verdict_joins_even_when_early() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let scan = Event::Rspamd(RspamdTask {
+            queue_id: Some("AAAAAA1"),
+            message_id: None,
+            action: "add header",
+            score: 7.0,
+            required_score: Some(15.0),
+            scan_seconds: None,
+        });
+        let mut out = Vec::new();
+        c.handle(0, "", Some(5), &scan, &mut out);
+        for (t, e) in [
+            (1, client("AAAAAA1")),
+            (2, delivery("AAAAAA1", "u@d", "sent", None)),
+        ] {
+            c.handle(t * S, P, Some(9), &e, &mut out);
+        }
+        assert!(matches!(
+            out.last(),
+            Some(Observation::Outcome {
+                rspamd_action: "add_header",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn abandoned_triplets_after_window_in_log_time() {
+        let mut c = Correlator::new(CorrelatorConfig {
+            greylist_window: 3600 * S,
+            ..CorrelatorConfig::default()
+        });
+        let obs = run(
+            &mut c,
+            &[
+                (0, 1, postgrey("greylist", "a@x")),
+                (0, 1, postgrey("greylist", "b@x")),
+                (60, 1, postgrey("greylist", "a@x")),
+                (300, 1, postgrey("pass", "a@x")),
+                (3599, 1, Event::Other("tick")),
+            ],
+        );
+        assert!(obs.is_empty());
+        let obs = run(&mut c, &[(3601, 1, Event::Other("tick"))]);
+        assert_eq!(obs, vec![Observation::AbandonedTriplet]);
+    }
+
+    #[test]
+    fn capacity_and_expiry_evictions_are_counted() {
+        let mut c = Correlator::new(CorrelatorConfig {
+            capacity: 2,
+            message_ttl: 100 * S,
+            ..CorrelatorConfig::default()
+        });
+        let obs = run(
+            &mut c,
+            &[
+                (0, 1, client("AAAAAA1")),
+                (1, 1, client("AAAAAA2")),
+                (2, 1, client("AAAAAA3")),
+            ],
+        );
+        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(c.tracked(), 2);
+        let obs = run(&mut c, &[(500, 1, Event::Other("tick"))]);
+        assert_eq!(
+            obs,
+            vec![
+                Observation::Eviction { reason: "expired" },
+                Observation::Eviction { reason: "expired" }
+            ]
+        );
+        assert_eq!(c.tracked(), 0);
+    }
+}

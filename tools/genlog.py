@@ -143,10 +143,35 @@ def fmt_disconnect(c):
 
 def fsec(x):
     """Postfix-like short rendering of a duration."""
+    if x < 0.01:
+        return "0"
     if x < 10:
-        s = "%.2g" % x
-        return s
+        return "%.2g" % x
     return "%d" % x
+
+
+def strip_tld(name):
+    """policyd-weight's removal of the public suffix (co.uk, com.br, de, com, ...)."""
+    p = name.split(".")
+    if len(p) >= 3 and len(p[-1]) == 2 and len(p[-2]) == 2:
+        return ".".join(p[:-2])
+    if len(p) >= 3 and len(p[-1]) == 2 and p[-2] in ("com", "org", "net"):
+        return ".".join(p[:-2])
+    if len(p) >= 2 and 2 <= len(p[-1]) <= 5:
+        return ".".join(p[:-1])
+    return name
+
+
+def split_delays(total, r, before=None):
+    """delays=a/b/c/d that add up to total (a = time before the queue manager)."""
+    if before is None:
+        before = total * (0.2 + 0.5 * r())
+    a = min(total, before)
+    rest = total - a
+    b = rest * 0.1 * r()
+    c = (rest - b) * (0.2 + 0.5 * r())
+    d = rest - b - c
+    return "delays=%s/%s/%s/%s" % (fsec(a), fsec(b), fsec(c), fsec(d))
 
 
 def fnum(x):
@@ -199,9 +224,9 @@ class Gen:
 
     # ------------------------------------------------------------------ infrastructure
     def newpid(self):
-        self.pid_next += 1 + int(self.rng.random() * 40)
-        if self.pid_next > 4190000:
-            self.pid_next = 1200
+        self.pid_next += 1 + int(self.rng.random() * 8)
+        if self.pid_next > 4194000:
+            self.pid_next = 300
         return self.pid_next
 
     def inc(self, key, n=1):
@@ -826,14 +851,14 @@ class Gen:
         if verdict == "spam_multi":
             return "550 %s (multirecipient mail)" % PW_REJECT
         return "550 %s; MTA helo: %s, MTA hostname: %s[%s] (helo/hostname mismatch)" % (
-            PW_REJECT, c.helo, c.name, c.ip)
+            PW_REJECT, c.helo.lower(), c.name, c.ip)
 
     def policyd_weight(self, c, sender, rc, prev, is_retry):
         """Logs the policyd-weight lines for one recipient; returns the verdict."""
         r = self.rng.random
         pre = self.pw_pres[int(r() * len(self.pw_pres))]
-        trace = "<client=%s[%s]> <helo=%s> <from=%s> <to=%s>" % (
-            c.name, c.ip, c.helo, sender, rc)
+        trace = ("<client=%s[%s]> <helo=%s> <from=%s> <to=%s>" % (
+            c.name, c.ip, c.helo, sender, rc)).lower()
         delay = "; %s; delay: %ds" % (trace, int(r() * 3))
 
         def decided(action, key_action, cached):
@@ -867,14 +892,10 @@ class Gen:
             decided(self.pw_reject_text(c, "spam_cached"), "reject", "true")
             return "spam_cached"
         f = sender[sender.index("@") + 1:]
-        fd = "." + f.split(".")[0] + "."
-        hp = c.helo.split(".")
-        if len(hp) > 2:
-            th = "." + ".".join(hp[:-1]) + "."
-            hd = "." + hp[-2] + "."
-        else:
-            th = "." + hp[0] + "."
-            hd = th
+        fd = "." + strip_tld(f).split(".")[-1] + "."
+        th = strip_tld(c.helo.lower())
+        hd = "." + th.split(".")[-1] + "."
+        th = "." + th + "."
         chk = " (check from: %s - helo: %s - helo-domain: %s) " % (fd, th, hd)
         x = r()
         if c.kind == "good" or (c.kind == "dyn" and x < 0.5) or is_retry:
@@ -936,7 +957,11 @@ class Gen:
         for i in range(n):
             s = syms[(start + i) % len(syms)]
             if "%s" in s:
-                s = s % (ip if "ip4" in s or "ipnet" in s or "XBL" in s else dom)
+                if "ipnet" in s:
+                    o = ip.split(".")
+                    s = s % ("%s.%s.0.0" % (o[0], o[1]))
+                else:
+                    s = s % (ip if "ip4" in s or "XBL" in s else dom)
             parts.append(s)
         pre = self.rspamd_pres[int(r() * 2)]
         self.emit("rspamd", pre, "<%06x>; proxy; rspamd_task_write_log: id: %s, qid: <%s>, "
@@ -1125,6 +1150,7 @@ class Gen:
         pending = st
         while True:
             attempts += 1
+            act = self.now
             self.emit("qmgr", self.qmgr_pre, "%s: from=<%s>, size=%d, nrcpt=%d (queue active)" % (
                 q, sender, size, len(rcpts) if attempts == 1 else len(pending)))
             yield 0.01 + r() * 0.3
@@ -1164,32 +1190,27 @@ class Gen:
                 for x in grp:
                     addr = x[0]
                     delay = self.now - arrival
-                    a = 0.01 + r() * 0.2
-                    b = r() * 0.05
-                    cc = r() * 0.3
-                    dd = max(0.0, delay - a - b - cc)
+                    dl = split_delays(delay, r, act - arrival)
                     if x[2] > 0:
                         x[2] -= 1
                         if x[3] == "refused":
-                            line = "%s: to=<%s>, relay=none, delay=%s, delays=%s/%s/%s/0, " \
+                            a = min(delay, act - arrival)
+                            line = "%s: to=<%s>, relay=none, delay=%s, delays=%s/0/%s/0, " \
                                    "dsn=4.4.1, status=deferred (connect to %s: Connection " \
-                                   "refused)" % (q, addr, fsec(delay), fsec(a), fsec(b),
-                                                 fsec(delay - a - b if delay > a + b else 0),
+                                   "refused)" % (q, addr, fsec(delay), fsec(a), fsec(delay - a),
                                                  relay)
                         elif x[3] == "greylisted":
-                            line = "%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, " \
+                            line = "%s: to=<%s>, relay=%s, delay=%s, %s, " \
                                    "dsn=4.2.0, status=deferred (host %s said: 450 4.2.0 <%s>: " \
                                    "Recipient address rejected: Greylisted, see " \
                                    "http://postgrey.schweikert.ch/help/%s.html (in reply to RCPT " \
-                                   "TO command))" % (q, addr, relay, fsec(delay), fsec(a),
-                                                     fsec(b), fsec(cc), fsec(dd),
+                                   "TO command))" % (q, addr, relay, fsec(delay), dl,
                                                      relay[:-3], addr, dom)
                         else:
-                            line = "%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, " \
+                            line = "%s: to=<%s>, relay=%s, delay=%s, %s, " \
                                    "dsn=4.2.2, status=deferred (host %s said: 452 4.2.2 <%s> " \
                                    "Quota exceeded (mailbox for user is full) (in reply to end " \
-                                   "of DATA command))" % (q, addr, relay, fsec(delay), fsec(a),
-                                                          fsec(b), fsec(cc), fsec(dd),
+                                   "of DATA command))" % (q, addr, relay, fsec(delay), dl,
                                                           relay, addr)
                         self.emit(svc, pre, line)
                         self.inc(("postfix_deliveries_total", svc, "deferred"))
@@ -1205,10 +1226,9 @@ class Gen:
                             det = "host %s said: 550 5.1.1 <%s>: Recipient address rejected: " \
                                   "User unknown in virtual mailbox table (in reply to RCPT TO " \
                                   "command)" % (relay[:-3], addr)
-                        self.emit(svc, pre, "%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, "
+                        self.emit(svc, pre, "%s: to=<%s>, relay=%s, delay=%s, %s, "
                                   "dsn=5.1.1, status=bounced (%s)" % (
-                                      q, addr, relay, fsec(delay), fsec(a), fsec(b), fsec(cc),
-                                      fsec(dd), det))
+                                      q, addr, relay, fsec(delay), dl, det))
                         self.inc(("postfix_deliveries_total", svc, "bounced"))
                         self.inc(("outcome", tls, "bounced"))
                         bounced_now += 1
@@ -1217,10 +1237,9 @@ class Gen:
                             det = "250 2.0.0 <%s> %s Saved" % (addr, "%x" % self.rng.getrandbits(88))
                         else:
                             det = "250 2.0.0 Ok: queued as %X" % self.rng.getrandbits(40)
-                        self.emit(svc, pre, "%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s, "
+                        self.emit(svc, pre, "%s: to=<%s>, relay=%s, delay=%s, %s, "
                                   "dsn=2.0.0, status=sent (%s)" % (
-                                      q, addr, relay, fsec(delay), fsec(a), fsec(b), fsec(cc),
-                                      fsec(dd), det))
+                                      q, addr, relay, fsec(delay), dl, det))
                         self.inc(("postfix_deliveries_total", svc, "sent"))
                         self.inc(("outcome", tls, "delivered"))
                         if dom is None and r() < 0.5:
