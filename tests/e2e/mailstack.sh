@@ -168,36 +168,40 @@ wait_lines() { # ERE min file what [timeout]
 # Cleanup: stop exactly what we started (reverse order), on success and on failure.
 # ---------------------------------------------------------------------------------------
 STARTED=()   # names, in start order
+stop_all() {
+    [[ -n $W && -d $W ]] || return 0
+    local i name cp
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+        name=${STARTED[i]}
+        case $name in
+            postfix) stop_tree postfix "$(pid_of "$W/postfix/spool/pid/master.pid")" \
+                         postfix -c "$W/postfix/etc" stop ;;
+            policyd-weight)
+                stop_tree policyd-weight "$(pid_of "$W/polw/policyd-weight.pid")" \
+                    policyd-weight -f "$W/policyd-weight.conf" -k stop
+                # the cache daemon is not a descendant of the master (it was re-parented
+                # to the reaper, our parent): stop it by its pid
+                for cp in $(ps -o pid= --ppid "$PPID" 2>/dev/null); do
+                    [[ $(tr '\0' ' ' <"/proc/$cp/cmdline" 2>/dev/null) == "policyd-weight (cache)"* ]] &&
+                        stop_tree policyd-weight-cache "$cp"
+                done ;;
+            dovecot) stop_tree dovecot "$(pid_of "$W/dovecot/run/master.pid")" ;;
+            postgrey) stop_tree postgrey "$(pid_of "$W/postgrey/postgrey.pid")" ;;
+            *) stop_tree "$name" "$(pid_of "$W/pids/$name.pid")" ;;
+        esac
+    done
+    STARTED=()
+    # /dev/log is removed by rsyslogd itself (SysSock.Unlink); make sure it is not left stale.
+    if [[ -S /dev/log && -e $W/pids/devlog-created ]] && ! alive "$(pid_of "$W/pids/rsyslogd.pid")"; then
+        rm -f /dev/log
+    fi
+}
+
 cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM ERR
-    if [[ -n $W && -d $W ]]; then
-        local i name
-        for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-            name=${STARTED[i]}
-            case $name in
-                postfix) stop_tree postfix "$(pid_of "$W/postfix/spool/pid/master.pid")" \
-                             postfix -c "$W/postfix/etc" stop ;;
-                policyd-weight)
-                    stop_tree policyd-weight "$(pid_of "$W/polw/policyd-weight.pid")" \
-                        policyd-weight -f "$W/policyd-weight.conf" -k stop
-                    # the cache daemon is not a descendant of the master: stop it by its pid
-                    local cp
-                    for cp in $(ps -o pid= --ppid "$PPID" 2>/dev/null); do
-                        [[ $(cat "/proc/$cp/cmdline" 2>/dev/null | tr '\0' ' ') == "policyd-weight (cache)"* ]] &&
-                            stop_tree policyd-weight-cache "$cp"
-                    done ;;
-                dovecot) stop_tree dovecot "$(pid_of "$W/dovecot/run/master.pid")" ;;
-                postgrey) stop_tree postgrey "$(pid_of "$W/postgrey/postgrey.pid")" ;;
-                *) stop_tree "$name" "$(pid_of "$W/pids/$name.pid")" ;;
-            esac
-        done
-        # /dev/log is removed by rsyslogd itself (SysSock.Unlink); make sure it is not stale.
-        if [[ -S /dev/log && -e $W/pids/devlog-created ]] && ! alive "$(pid_of "$W/pids/rsyslogd.pid")"; then
-            rm -f /dev/log
-        fi
-    fi
+    stop_all
     local dur
     dur=$(echo "$(date +%s.%N) - $T_START" | bc)
     if [[ $rc != 0 ]]; then
@@ -552,79 +556,3 @@ wait_port tcp $P_SUBM postfix-submission 20
 
 log "all daemons up"
 
-# ---------------------------------------------------------------------------------------
-# 5. the mix
-# ---------------------------------------------------------------------------------------
-SWAKS_COMMON=(--server 127.0.0.1 --timeout 60)
-# send ID EXPECTED_SWAKS_RC swaks-args... : one SMTP session; Message-Id is <pflog-e2e-ID@...>
-send() {
-    local id=$1 exp=$2 rc=0; shift 2
-    swaks "${SWAKS_COMMON[@]}" --header "Subject: pflog e2e $id" \
-        --header "Message-Id: <pflog-e2e-$id@sender.test>" "$@" >"$W/swaks/$id.log" 2>&1 || rc=$?
-    [[ $rc == "$exp" ]] || fail "mix $id: swaks exited $rc, expected $exp (transcript: $W/swaks/$id.log)"
-    log "mix $id: ok (swaks rc $rc)"
-}
-IN25=(--port $P_SMTP --helo mail.sender.test --from sender@sender.test)
-SUB=(--port $P_SUBM --helo client.pflog.test --from alice@vmail.test --tls --tls-protocol tlsv1_3
-     --auth PLAIN --auth-user alice@vmail.test)
-
-step "mix: inbound on port 25"
-printf 'This is the GTUBE test.\n\n%s\n' "$GTUBE_REJECT" >"$W/gtube-reject.txt"
-printf 'This is the add-header test pattern.\n\n%s\n' "$GTUBE_ADDHDR" >"$W/gtube-addheader.txt"
-"$PY" -c 'import sys
-line = "x" * 75 + "\n"
-sys.stdout.write("This message is bigger than message_size_limit.\n" + line * 4000)' >"$W/big.txt"
-
-send m01-plain        0  "${IN25[@]}" --to alice@vmail.test
-send m02-tls13        0  "${IN25[@]}" --to bob@vmail.test --tls --tls-protocol tlsv1_3
-send m03-tls12        0  "${IN25[@]}" --to carol@vmail.test --tls --tls-protocol tlsv1_2 --tls-cipher "$TLS12_CIPHER"
-send m04-unknown-user 24 "${IN25[@]}" --to nosuchuser@vmail.test
-send m05-relay        24 "${IN25[@]}" --to victim@elsewhere.test
-send m06-bad-helo     24 --port $P_SMTP --helo badhelo --from sender@sender.test --to alice@vmail.test
-send m07-grey-new     24 "${IN25[@]}" --to grey@vmail.test
-GREY_T0=$(date +%s)
-send m08-grey-early   24 "${IN25[@]}" --to grey@vmail.test
-send m10-gtube        26 "${IN25[@]}" --to alice@vmail.test --body "$W/gtube-reject.txt"
-send m11-addheader    0  "${IN25[@]}" --to bob@vmail.test --body "$W/gtube-addheader.txt"
-send m12-oversize     26 "${IN25[@]}" --to alice@vmail.test --body "$W/big.txt"
-send m13-polw-ham     0  "${IN25[@]}" --to dave@vmail.test
-send m14-polw-spam    24 --port $P_SMTP --helo host.nodns.test --from spammer@nodns.test --to dave@vmail.test
-send m15-polw-cached  24 --port $P_SMTP --helo host.nodns.test --from spammer@nodns.test --to dave@vmail.test
-
-step "mix: lost connection after EHLO (m17)"
-exec {SMTPFD}<>/dev/tcp/127.0.0.1/$P_SMTP
-read -r -t 10 -u "$SMTPFD" _banner
-printf 'EHLO mail.sender.test\r\n' >&"$SMTPFD"
-while read -r -t 10 -u "$SMTPFD" line; do [[ $line == 250\ * ]] && break; done
-exec {SMTPFD}>&-
-
-step "mix: local submission through pickup (m16)"
-printf 'From: root@pflog.test\nTo: erin@vmail.test\nSubject: pflog e2e m16-pickup\nMessage-Id: <pflog-e2e-m16-pickup@pflog.test>\n\nlocal mail via sendmail/pickup\n' |
-    sendmail -C "$PFC" -f root@pflog.test erin@vmail.test || fail "sendmail (pickup) failed"
-
-step "mix: submission port $P_SUBM"
-send m18-auth-fail    28 "${SUB[@]}" --auth-password wrong --to friend@remote.test
-send m19-deferred     0  "${SUB[@]}" --auth-password "$PASSWORD" --to friend@remote.test
-send m20-bounce       0  "${SUB[@]}" --auth-password "$PASSWORD" --to nobody@bounce.test
-
-step "mix: greylist retry after ${GREY_DELAY}s (m09)"
-while (( $(date +%s) - GREY_T0 < GREY_DELAY + 1 )); do sleep 0.2; done
-send m09-grey-pass    0  "${IN25[@]}" --to grey@vmail.test
-
-step "mix: wait for the deferral of m19, start the remote sink, flush the queue"
-wait_lines 'postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<friend@remote.test>.* status=deferred' 1 "$W/mail.log" "m19 deferred" 60
-STARTED+=(sink-ok)
-setsid "$PY" "$SCRIPT_DIR/lib/sink.py" --port $P_SINK_OK --pidfile "$W/pids/sink-ok.pid" \
-    --name sink.remote.test --tls "$W/tls/cert.pem" "$W/tls/key.pem" --spool "$W/sink-ok.mbox" \
-    </dev/null >"$W/logs/sink-ok.out" 2>&1 &
-wait_port tcp $P_SINK_OK sink-ok 10
-postqueue -c "$PFC" -f || fail "postqueue -f failed"
-
-step "wait until the queue is empty and all deliveries are logged"
-for ((i = 0; i < 600; i++)); do
-    q=$(postqueue -c "$PFC" -j 2>/dev/null | wc -l)
-    ((q == 0)) && break
-    sleep 0.1
-done
-((q == 0)) || { postqueue -c "$PFC" -p >&2; fail "queue not empty after 60s"; }
-sleep 2
