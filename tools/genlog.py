@@ -582,7 +582,12 @@ class Gen:
             # EHLO
             cm[2 * C_EHLO + 1] += 1
             if not c.helo_ok and r() < 0.15:
-                self.reject("smtpd", pre, svc, "NOQUEUE", "EHLO", hip, "504", "5.5.2",
+                verb = "EHLO"
+                if r() < 0.3:  # an old-style client that says HELO
+                    verb = "HELO"
+                    cm[2 * C_EHLO + 1] -= 1
+                    cm[1] += 1
+                self.reject("smtpd", pre, svc, "NOQUEUE", verb, hip, "504", "5.5.2",
                             "<%s>: Helo command rejected: need fully-qualified hostname" % c.helo,
                             "helo", "; proto=SMTP helo=<%s>" % c.helo, None, tls)
                 yield 0.05 + r() * 0.2
@@ -655,8 +660,10 @@ class Gen:
         # MAIL stage rejects
         x = r()
         if retry is None and x < 0.004:
-            self.reject("smtpd", pre, svc, "NOQUEUE", "MAIL", hip, "452", "4.3.4",
-                        "Message size exceeds fixed limit", "size",
+            # MAIL FROM ... SIZE=n over message_size_limit (real Postfix: 552 5.3.4)
+            big = r() < 0.75
+            self.reject("smtpd", pre, svc, "NOQUEUE", "MAIL", hip, "552" if big else "452",
+                        "5.3.4" if big else "4.3.4", "Message size exceeds fixed limit", "size",
                         "; from=<%s> proto=ESMTP helo=<%s>" % (sender, helo), None, tls)
             return False
         if retry is None and x < 0.008 and c.kind != "good":
@@ -805,7 +812,7 @@ class Gen:
         mid = self.msgid(c.dom)
         self.emit("cleanup", cpre, "%s: message-id=%s" % (q, mid))
         y = r()
-        if len(accepted) == 1 and y < 0.004:
+        if len(accepted) == 1 and y < 0.003:
             self.emit("cleanup", cpre, "%s: reject: header Subject: %s from %s; from=<%s> to=<%s> "
                       "proto=ESMTP helo=<%s>: 550 5.7.1 Message content rejected" % (
                           q, SUBJECTS_BAD[int(r() * 4)], hip, sender, accepted[0], helo))
@@ -813,9 +820,15 @@ class Gen:
             self.inc(("outcome", tls, "rejected"))
             cm[2 * C_DATA] += 0
             return False
-        if len(accepted) == 1 and y < 0.007:
-            self.reject("smtpd", pre, svc, q, "END-OF-MESSAGE", hip, "552", "5.3.4",
-                        "Message size exceeds fixed limit", "size", tail, accepted[0], tls)
+        if len(accepted) == 1 and y < 0.006:
+            if r() < 0.5:
+                # what Postfix 3.7 really logs for a body over message_size_limit
+                self.emit("smtpd", pre, "warning: %s: queue file size limit exceeded" % q)
+                self.emit("cleanup", cpre, "warning: %s: queue file size limit exceeded" % q)
+                self.emit("cleanup", cpre, "warning: mail_stream_cleanup: close error")
+            else:
+                self.reject("smtpd", pre, svc, q, "END-OF-MESSAGE", hip, "552", "5.3.4",
+                            "Message size exceeds fixed limit", "size", tail, accepted[0], tls)
             return False
         if c.kind == "good" and r() < 0.7:
             self.emit("other", self.opendkim_pre, "%s: DKIM verification successful" % q)
@@ -1013,12 +1026,17 @@ class Gen:
             x = r()
             if x < 0.03:
                 meth = "LOGIN" if r() < 0.6 else "PLAIN"
-                self.emit("smtpd", pre, "warning: %s: SASL %s authentication failed: %s" % (
-                    hip, meth, "UGFzc3dvcmQ6" if meth == "LOGIN" else "authentication failure"))
+                self.emit("smtpd", pre, "warning: %s: SASL %s authentication failed: %s, "
+                          "sasl_username=%s" % (hip, meth, "UGFzc3dvcmQ6" if meth == "LOGIN"
+                                                else "(reason unavailable)", user))
                 self.inc(("postfix_smtpd_sasl_auth_failures_total", meth, svc))
                 yield 1.0 + r() * 2
-                self.emit("smtpd", pre, "lost connection after AUTH from " + hip)
-                self.inc(("postfix_smtpd_lost_connections_total", "AUTH", svc))
+                if r() < 0.4:
+                    self.emit("smtpd", pre, "lost connection after AUTH from " + hip)
+                    self.inc(("postfix_smtpd_lost_connections_total", "AUTH", svc))
+                else:
+                    cm[2 * C_QUIT] += 1
+                    cm[2 * C_QUIT + 1] += 1
                 return
             if x < 0.04:
                 self.emit("smtpd", pre, "lost connection after AUTH from " + hip)
@@ -1179,6 +1197,8 @@ class Gen:
                     mxn, mxip, trust = self.mx[dom]
                     relay = "%s[%s]:25" % (mxn, mxip)
                     refused = grp[0][3] == "refused" and grp[0][2] > 0
+                    if refused:
+                        self.emit("smtp", pre, "connect to %s: Connection refused" % relay)
                     if not refused and trust >= 0:
                         t = TLS_OUT[self.wpick(TLS_OUT_W)]
                         tr = TRUST_OUT[trust]
