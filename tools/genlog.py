@@ -79,7 +79,7 @@ PUB_OCTETS = (5, 23, 31, 37, 45, 46, 62, 77, 78, 80, 81, 82, 83, 84, 85, 86, 87,
               93, 94, 95, 109, 141, 146, 151, 176, 178, 185, 188, 193, 194, 195, 209, 212, 213,
               217)
 SUBJECTS_BAD = ("viagra", "V1AGRA cheap", "casino bonus", "You have won")
-B52 = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
+B51 = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxy"
 
 # TLS: (protocol, cipher, bits text, tail)
 TLS_IN = (
@@ -148,6 +148,14 @@ def fsec(x):
     if x < 10:
         return "%.2g" % x
     return "%d" % x
+
+
+def b51(n, width):
+    out = []
+    for _ in range(width):
+        out.append(B51[n % 51])
+        n //= 51
+    return "".join(reversed(out))
 
 
 def strip_tld(name):
@@ -390,17 +398,12 @@ class Gen:
         n = self.qid_n
         r = self.rng.random
         if r() < self.long_qid:
-            # long queue id: 10 chars of time-ish base-52 + 'z' + base-52 unique counter
-            t = int(self.now * 1000)
-            s = []
-            for _ in range(10):
-                s.append(B52[t % 52])
-                t //= 52
-            u = (n * 7919) % (52 ** 4)
-            for _ in range(4):
-                s.append(B52[u % 52])
-                u //= 52
-            return "".join(s[9::-1]) + "z" + "".join(s[10:])
+            # enable_long_queue_ids: 6 chars of seconds + 4 of microseconds (base 51, no
+            # vowels, no 'z'), 'z', then a unique "inode" part
+            sec = int(self.now)
+            us = int((self.now - sec) * 1e6)
+            u = (n * 7919) % (51 ** 4)
+            return b51(sec, 6) + b51(us, 4) + "z" + b51(u, 4)
         x = (n * 2654435761) & 0xFFFFFFFFF  # bijective in n below 2**36
         if r() < 0.6:
             return "%X%09X" % (1 + int(r() * 15), x)
