@@ -37,8 +37,9 @@ while (($#)); do
 done
 [[ -n $MODE || $DO_INSTALL == 1 ]] || usage 2
 
-T_START=$(date +%s.%N)
-log() { printf '[mailstack %6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T_START" | bc)" "$*" >&2; }
+T_START=${EPOCHREALTIME/[.,]/}   # microseconds
+elapsed() { local d=$((${EPOCHREALTIME/[.,]/} - T_START)); printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10)); }
+log() { printf '[mailstack %6ss] %s\n' "$(elapsed)" "$*" >&2; }
 CURRENT_STEP="startup"
 step() { CURRENT_STEP="$*"; log "==> $*"; }
 fail() { log "FAILED in step [$CURRENT_STEP]: $*"; exit 1; }
@@ -49,7 +50,7 @@ fail() { log "FAILED in step [$CURRENT_STEP]: $*"; exit 1; }
 # 1. --install
 # ---------------------------------------------------------------------------------------
 PACKAGES=(postfix postgrey policyd-weight rspamd dovecot-core dovecot-lmtpd swaks rsyslog
-          openssl python3 iproute2 procps bc libio-socket-ssl-perl libnet-ssleay-perl)
+          openssl python3 libio-socket-ssl-perl libnet-ssleay-perl)
 if [[ $DO_INSTALL == 1 ]]; then
     step "install packages: ${PACKAGES[*]}"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
@@ -60,7 +61,7 @@ if [[ $DO_INSTALL == 1 ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
     fi
     rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" || rc=$?
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --no-upgrade "${PACKAGES[@]}" || rc=$?
     [[ $made_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d
     [[ $rc == 0 ]] || fail "apt-get install failed (rc=$rc); did the caller run apt-get update?"
     [[ -n $MODE ]] || exit 0
@@ -107,10 +108,14 @@ alive() { # pid -> running and not a zombie
     [[ -n $st && $st != Z ]]
 }
 
+children_of() { # pid -> its direct children (from /proc, no procps needed)
+    awk -v want="$1" '{ sub(/^.*\) /, ""); if ($2 == want) { split(FILENAME, f, "/"); print f[3] } }' \
+        /proc/[0-9]*/stat 2>/dev/null || true
+}
+
 descendants() { # pid -> all descendant pids (recursive)
-    local kids k
-    kids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
-    for k in $kids; do echo "$k"; descendants "$k"; done
+    local k
+    for k in $(children_of "$1"); do echo "$k"; descendants "$k"; done
 }
 
 pid_of() { [[ -s $1 ]] && tr -dc '0-9' <"$1" || true; }
@@ -136,9 +141,12 @@ stop_tree() {
     return 0
 }
 
-port_busy() { # proto port
-    local flag=t; [[ $1 == udp ]] && flag=u
-    [[ -n $(ss -Hln"$flag" "sport = :$2" 2>/dev/null) ]]
+port_busy() { # proto port: is anything listening (tcp) / bound (udp) on that port, any address?
+    local hex files state
+    hex=$(printf '%04X' "$2")
+    if [[ $1 == tcp ]]; then files=(/proc/net/tcp /proc/net/tcp6); state=0A; else files=(/proc/net/udp /proc/net/udp6); state=07; fi
+    awk -v port="$hex" -v st="$state" 'FNR > 1 { split($2, a, ":"); if (a[2] == port && $4 == st) found = 1 }
+        END { exit !found }' "${files[@]}" 2>/dev/null
 }
 
 wait_port() { # proto port name [timeout]
@@ -181,7 +189,7 @@ stop_all() {
                     policyd-weight -f "$W/policyd-weight.conf" -k stop
                 # the cache daemon is not a descendant of the master (it was re-parented
                 # to the reaper, our parent): stop it by its pid
-                for cp in $(ps -o pid= --ppid "$PPID" 2>/dev/null); do
+                for cp in $(children_of "$PPID"); do
                     [[ $(tr '\0' ' ' <"/proc/$cp/cmdline" 2>/dev/null) == "policyd-weight (cache)"* ]] &&
                         stop_tree policyd-weight-cache "$cp"
                 done ;;
@@ -203,7 +211,7 @@ cleanup() {
     trap - EXIT INT TERM ERR
     stop_all
     local dur
-    dur=$(echo "$(date +%s.%N) - $T_START" | bc)
+    dur=$(elapsed)
     if [[ $rc != 0 ]]; then
         log "FAILED (exit $rc) in step [$CURRENT_STEP] after ${dur}s"
         if [[ -n $W && -d $W ]]; then
@@ -225,13 +233,13 @@ trap 'log "command failed (line $LINENO): $BASH_COMMAND"' ERR
 # 2. preflight
 # ---------------------------------------------------------------------------------------
 step "preflight checks"
-for b in postfix postqueue sendmail postgrey policyd-weight rspamd dovecot swaks rsyslogd openssl ss bc; do
+for b in postfix postqueue sendmail postgrey policyd-weight rspamd dovecot swaks rsyslogd openssl flock setsid; do
     command -v "$b" >/dev/null || fail "missing program '$b' (run with --install)"
 done
 exec {LOCK_FD}>/tmp/pflog-mailstack.lock
 flock -n "$LOCK_FD" || fail "another mailstack.sh run holds /tmp/pflog-mailstack.lock"
 for p in $P_SMTP $P_SUBM $P_LMTP $P_AUTH $P_GREY $P_POLW $P_MILTER $P_DNS $P_SINK_OK $P_SINK_BOUNCE 11333 11334; do
-    port_busy tcp "$p" && fail "TCP port $p is already in use (ss -ltnp 'sport = :$p')"
+    port_busy tcp "$p" && fail "TCP port $p is already in use (see: ss -ltnp 'sport = :$p')"
 done
 port_busy udp $P_DNS && fail "UDP port $P_DNS is already in use"
 [[ -e /dev/log ]] && fail "/dev/log already exists (another syslog daemon?); this script runs its own rsyslogd on it"
