@@ -22,7 +22,6 @@ usage() {
 }
 
 DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp
-ORIG_ARGS=("$@")
 while (($#)); do
     case $1 in
         --install) DO_INSTALL=1 ;;
@@ -37,7 +36,8 @@ while (($#)); do
 done
 [[ -n $MODE || $DO_INSTALL == 1 ]] || usage 2
 
-T_START=${EPOCHREALTIME/[.,]/}   # microseconds
+T_START=${PFLOG_E2E_T0:-${EPOCHREALTIME/[.,]/}}   # microseconds; kept across the re-exec below
+export PFLOG_E2E_T0=$T_START
 elapsed() { local d=$((${EPOCHREALTIME/[.,]/} - T_START)); printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10)); }
 log() { printf '[mailstack %6ss] %s\n' "$(elapsed)" "$*" >&2; }
 CURRENT_STEP="startup"
@@ -109,8 +109,8 @@ alive() { # pid -> running and not a zombie
 }
 
 children_of() { # pid -> its direct children (from /proc, no procps needed)
-    awk -v want="$1" '{ sub(/^.*\) /, ""); if ($2 == want) { split(FILENAME, f, "/"); print f[3] } }' \
-        /proc/[0-9]*/stat 2>/dev/null || true
+    # cat, not awk FILE...: mawk aborts on a file that vanished (process exited) meanwhile
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v want="$1" '{ pid = $1; sub(/^.*\) /, ""); if ($2 == want) print pid }' || true
 }
 
 descendants() { # pid -> all descendant pids (recursive)
@@ -187,9 +187,9 @@ stop_all() {
             policyd-weight)
                 stop_tree policyd-weight "$(pid_of "$W/polw/policyd-weight.pid")" \
                     policyd-weight -f "$W/policyd-weight.conf" -k stop
-                # the cache daemon is not a descendant of the master (it was re-parented
-                # to the reaper, our parent): stop it by its pid
-                for cp in $(children_of "$PPID"); do
+                # '-k' asks the cache daemon to exit; it is not a descendant of the master,
+                # so make sure by its PID, which our own mail.log names ("[PID]: cache spawned")
+                for cp in $(grep -oE 'policyd-weight\[[0-9]+\]: cache spawned' "$W/mail.log" 2>/dev/null | tr -dc '0-9\n'); do
                     [[ $(tr '\0' ' ' <"/proc/$cp/cmdline" 2>/dev/null) == "policyd-weight (cache)"* ]] &&
                         stop_tree policyd-weight-cache "$cp"
                 done ;;
