@@ -7,6 +7,8 @@
 #
 # Tools (names for --skip, comma-separated or repeated):
 #   pflog      target/release/pflog replay FILE --format prometheus   (built if missing)
+#              (every tool's stdout goes to a file in the work dir, not /dev/null: GNU grep
+#              stops reading at the first match when stdout is /dev/null)
 #   pflogsumm  pflogsumm FILE
 #   mtail      mtail --one_shot --one_shot_format prometheus --progs DIR --logs FILE, with the
 #              postfix.mtail that Debian's mtail package ships in its examples
@@ -84,7 +86,7 @@ log "== $NL lines, $((SIZE / 1048576)) MiB; warming the page cache"
 cat "$LOGF" > /dev/null; cat "$LOGF" > /dev/null
 
 # ---------------------------------------------------------------- measuring
-# measure NAME CMD...: K runs of CMD (stdout discarded) under /usr/bin/time -v.
+# measure NAME CMD...: K runs of CMD (stdout to a file) under /usr/bin/time -v.
 measure() {
   local name="$1"; shift
   local i s e rss rc
@@ -92,7 +94,9 @@ measure() {
   for ((i = 1; i <= RUNS; i++)); do
     s=$(date +%s%N)
     rc=0
-    /usr/bin/time -v -o "$WORKDIR/time.$name" "$@" > /dev/null 2> "$WORKDIR/stderr.$name" || rc=$?
+    # stdout goes to a file, not /dev/null: GNU grep stops at the first match when its output
+    # is /dev/null, which would make the floor meaningless
+    /usr/bin/time -v -o "$WORKDIR/time.$name" "$@" > "$WORKDIR/stdout.$name" 2> "$WORKDIR/stderr.$name" || rc=$?
     e=$(date +%s%N)
     if [[ $rc -ne 0 ]]; then
       log "   run $i FAILED (exit $rc); stderr: $(tail -c 300 "$WORKDIR/stderr.$name")"
