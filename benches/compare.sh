@@ -34,7 +34,7 @@ SKIP=""
 CHECK=1
 WORKDIR="${PFLOG_BENCH_DIR:-${TMPDIR:-/tmp}/pflog-bench}"
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit "${1:-0}"; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
