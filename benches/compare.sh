@@ -238,6 +238,10 @@ fi
 if ! skipped pflogsumm; then
   if command -v pflogsumm > /dev/null; then
     measure pflogsumm pflogsumm "$LOGF"
+    # sanity: did pflogsumm read everything? ("received" = smtpd client= + pickup lines)
+    ps_recv=$(awk '$2 == "received" {print $1; exit}' "$WORKDIR/stdout.pflogsumm" 2>/dev/null || true)
+    want_recv=$(awk '/^postfix_messages_received_total/ {s += $2} END {print s + 0}' "$EXPF")
+    [[ "$ps_recv" == "$want_recv" ]] || note "pflogsumm: reports $ps_recv messages received, the log has $want_recv"
   else
     note "pflogsumm: not installed; skipped"
   fi
