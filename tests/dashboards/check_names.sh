@@ -72,6 +72,8 @@ done <<< "$names"
 if (( ${#missing[@]} > 0 )); then
     echo "check_names: ${#missing[@]} of ${checked} metric names used by dashboards/rules are missing from $exposition:" >&2
     printf '  %s\n' "${missing[@]}" >&2
+    echo "check_names: note: prometheus-client leaves out a labelled family until its first series exists;" >&2
+    echo "             check an exposition taken after logs that exercise every family (e.g. a replay of a full fixture)." >&2
     exit 1
 fi
 echo "check_names: all ${checked} metric names found in $exposition"
