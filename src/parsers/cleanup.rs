@@ -459,6 +459,50 @@ mod tests {
         }
     }
 
+    /// Real Postfix 3.7 output from the project's loopback mail stack.
+    #[test]
+    fn mail_stack() {
+        let cases = [
+            (
+                "Nov 24 00:32:43 mail postfix/cleanup[19509]: AE87798C675: milter-reject: END-OF-MESSAGE from localhost[127.0.0.1]: 5.7.1 Gtube pattern; from=<sender@sender.test> to=<alice@vmail.test> proto=ESMTP helo=<mail.sender.test>",
+                Event::Reject(Reject {
+                    queue_id: Some("AE87798C675"),
+                    kind: RejectKind::MilterReject,
+                    stage: "END-OF-MESSAGE",
+                    peer: Some(LOCALHOST),
+                    code: "550",
+                    dsn: Some("5.7.1"),
+                    text: "Gtube pattern",
+                    from: Some("sender@sender.test"),
+                    to: Some("alice@vmail.test"),
+                    helo: Some("mail.sender.test"),
+                }),
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/cleanup[19509]: 2083498C3B3: message-id=<pflog-e2e-m01-plain@sender.test>",
+                Event::MessageId {
+                    queue_id: "2083498C3B3",
+                    message_id: "pflog-e2e-m01-plain@sender.test",
+                },
+            ),
+            // Added by Postfix to a bounce it wrote itself.
+            (
+                "Nov 24 00:32:44 mail postfix/cleanup[19509]: 89ADA98CAC0: message-id=<20261124003244.89ADA98CAC0@mail.pflog.test>",
+                Event::MessageId {
+                    queue_id: "89ADA98CAC0",
+                    message_id: "20261124003244.89ADA98CAC0@mail.pflog.test",
+                },
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/cleanup[19509]: warning: DF83398CA5E: queue file size limit exceeded",
+                Event::Other("warning"),
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(event(line), expected, "{line}");
+        }
+    }
+
     #[test]
     fn fields_and_text() {
         assert_eq!(

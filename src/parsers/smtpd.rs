@@ -1110,6 +1110,111 @@ pub(crate) mod tests {
         }
     }
 
+    /// Real Postfix 3.7 output from the project's loopback mail stack.
+    #[test]
+    fn mail_stack() {
+        let localhost = p("localhost", "127.0.0.1");
+        let stack = (
+            Some("sender@sender.test"),
+            Some("grey@vmail.test"),
+            Some("mail.sender.test"),
+        );
+        let cases = [
+            (
+                "Nov 24 00:32:41 mail postfix/smtpd[19410]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 450 4.2.0 <grey@vmail.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/vmail.test.html; from=<sender@sender.test> to=<grey@vmail.test> proto=ESMTP helo=<mail.sender.test>",
+                reject(
+                    None,
+                    "RCPT",
+                    localhost,
+                    (
+                        "450",
+                        Some("4.2.0"),
+                        "<grey@vmail.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/vmail.test.html",
+                    ),
+                    stack,
+                ),
+            ),
+            // policyd-weight's text names a peer and ends a sentence with `;` before the fields.
+            (
+                "Nov 24 00:32:44 mail postfix/smtpd[19410]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 450 4.7.1 <dave@vmail.test>: Recipient address rejected: Mail appeared to be SPAM or forged. Ask your Mail/DNS-Administrator to correct HELO and DNS MX settings or to get removed from DNSBLs; MTA helo: host.nodns.test, MTA hostname: localhost[127.0.0.1] (helo/hostname mismatch); from=<spammer@nodns.test> to=<dave@vmail.test> proto=ESMTP helo=<host.nodns.test>",
+                reject(
+                    None,
+                    "RCPT",
+                    localhost,
+                    (
+                        "450",
+                        Some("4.7.1"),
+                        "<dave@vmail.test>: Recipient address rejected: Mail appeared to be SPAM or forged. Ask your Mail/DNS-Administrator to correct HELO and DNS MX settings or to get removed from DNSBLs; MTA helo: host.nodns.test, MTA hostname: localhost[127.0.0.1] (helo/hostname mismatch)",
+                    ),
+                    (
+                        Some("spammer@nodns.test"),
+                        Some("dave@vmail.test"),
+                        Some("host.nodns.test"),
+                    ),
+                ),
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/smtpd[19410]: NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 552 5.3.4 Message size exceeds fixed limit; from=<sender@sender.test> proto=ESMTP helo=<mail.sender.test>",
+                reject(
+                    None,
+                    "MAIL",
+                    localhost,
+                    ("552", Some("5.3.4"), "Message size exceeds fixed limit"),
+                    (Some("sender@sender.test"), None, Some("mail.sender.test")),
+                ),
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/smtpd[19410]: Anonymous TLS connection established from localhost[127.0.0.1]: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)",
+                Event::Tls(Tls {
+                    direction: Direction::Inbound,
+                    trust: Trust::Anonymous,
+                    peer: localhost,
+                    protocol: "TLSv1.2",
+                    cipher: "ECDHE-RSA-AES256-GCM-SHA384",
+                    bits: Some(256),
+                }),
+            ),
+            (
+                "Nov 24 00:32:44 mail postfix/submission/smtpd[19653]: 5029C98CAB2: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@vmail.test",
+                Event::Client {
+                    queue_id: "5029C98CAB2",
+                    peer: localhost,
+                    sasl_method: Some("PLAIN"),
+                    sasl_username: Some("alice@vmail.test"),
+                },
+            ),
+            (
+                "Nov 24 00:32:46 mail postfix/submission/smtpd[19653]: warning: localhost[127.0.0.1]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=alice@vmail.test",
+                Event::SaslFailure {
+                    method: "PLAIN",
+                    peer: localhost,
+                },
+            ),
+            (
+                "Nov 24 00:32:44 mail postfix/smtpd[19410]: lost connection after EHLO from localhost[127.0.0.1]",
+                Event::LostConnection {
+                    after: "EHLO",
+                    peer: localhost,
+                    cause: SessionEnd::Lost,
+                },
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/smtpd[19410]: disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 commands=4/5",
+                Event::Disconnect {
+                    peer: localhost,
+                    counters: "ehlo=1 mail=1 rcpt=1 data=0/1 quit=1 commands=4/5",
+                },
+            ),
+            (
+                "Nov 24 00:32:43 mail postfix/smtpd[19410]: warning: DF83398CA5E: queue file size limit exceeded",
+                Event::Other("warning"),
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(event(line), expected, "{line}");
+        }
+    }
+
     #[test]
     fn malformed_lines_are_unsupported() {
         for line in [
@@ -1147,6 +1252,7 @@ pub(crate) mod tests {
             include_str!("../../fixtures/corpus/postfix-exporter__hsn723-test-go.log"),
             include_str!("../../fixtures/corpus/wazuh-ossec__ossec-postfix.log"),
             include_str!("../../fixtures/corpus/wazuh-ossec__wazuh-postfix.log"),
+            include_str!("../../fixtures/corpus/mailstack__mail.log"),
         ];
         let mut seen = 0;
         let mut unsupported = Vec::new();
@@ -1164,7 +1270,7 @@ pub(crate) mod tests {
                 unsupported.push(line);
             }
         }
-        assert!(seen > 120, "only {seen} lines of the three daemons");
+        assert!(seen > 190, "only {seen} lines of the three daemons");
         assert_eq!(unsupported, EXPECTED_UNSUPPORTED);
     }
 }
