@@ -81,16 +81,16 @@ pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 
 fn value_at(s: &str, start: usize) -> &str {
     let rest = &s[start..];
-    if rest.starts_with('<') {
-        let b = rest.as_bytes();
-        let mut i = 1;
+    if let Some(inner) = rest.strip_prefix('<') {
+        let b = inner.as_bytes();
+        let mut i = 0;
         while i < b.len() {
             if b[i] == b'>' && matches!(b.get(i + 1), None | Some(b',') | Some(b' ') | Some(b';')) {
-                return &rest[1..i];
+                return &inner[..i];
             }
             i += 1;
         }
-        return &rest[1..];
+        return inner;
     }
     let end = rest.find([',', ' ', ';']).unwrap_or(rest.len());
     &rest[..end]
@@ -165,6 +165,17 @@ pub fn reject_kind(verb: &str) -> Option<RejectKind> {
     })
 }
 
+/// Where the `; from=<a> to=<b> proto=ESMTP helo=<h>` list of a reject line starts (the index
+/// of its `;`). Postfix writes these fields in this order and leaves out the ones it does not
+/// know yet (a CONNECT reject has only `; proto=SMTP`, an EHLO reject `; proto=SMTP helo=<h>`),
+/// so the first field present decides. Postscreen separates them with `, ` instead of ` `.
+/// Each marker is searched from the right because the reply before it may quote client text.
+pub fn fields_start(s: &str) -> Option<usize> {
+    ["; from=<", "; to=<", "; proto=", "; helo=<"]
+        .iter()
+        .find_map(|marker| s.rfind(marker))
+}
+
 /// Parses the part of an smtpd/postscreen/cleanup reject line after the queue ID:
 /// `reject: RCPT from host[ip]: 550 5.1.1 <x>: text; from=<a> to=<b> proto=ESMTP helo=<h>`.
 /// Also `milter-reject: END-OF-MESSAGE from host[ip]: 5.7.1 text; from=<> ...`.
@@ -176,8 +187,8 @@ pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Rejec
     let rest = rest.strip_prefix("from ")?;
     let (peer, rest) = peer(rest)?;
     let rest = rest.strip_prefix(": ")?;
-    // The reply ends at `; from=<`; attacker text may contain `;`, so search from the right.
-    let (reply_text, fields) = match rest.rfind("; from=<") {
+    // A line cut short by syslog has no field list; the reply is still worth counting.
+    let (reply_text, fields) = match fields_start(rest) {
         Some(i) => (&rest[..i], &rest[i + 2..]),
         None => (rest, ""),
     };
@@ -283,5 +294,48 @@ mod tests {
             )
         );
         assert_eq!(r.peer.unwrap().ip, "192.51.100.43");
+    }
+
+    #[test]
+    fn reject_lines_without_sender() {
+        let r = smtp_reject(
+            None,
+            "reject: CONNECT from unknown[192.0.2.114]: 450 4.7.25 Client host rejected: cannot find your hostname, [178.215.236.114]; proto=SMTP",
+        )
+        .unwrap();
+        assert_eq!(
+            r.text,
+            "Client host rejected: cannot find your hostname, [178.215.236.114]"
+        );
+        assert_eq!((r.from, r.to, r.helo), (None, None, None));
+
+        let r = smtp_reject(
+            None,
+            "reject: EHLO from s271272.static.corbina.ru[78.107.251.238]: 504 5.5.2 <User>: Helo command rejected: need fully-qualified hostname; proto=SMTP helo=<User>",
+        )
+        .unwrap();
+        assert_eq!(
+            r.text,
+            "<User>: Helo command rejected: need fully-qualified hostname"
+        );
+        assert_eq!((r.from, r.helo), (None, Some("User")));
+
+        let r = smtp_reject(
+            None,
+            "reject: RCPT from [157.122.148.242]:47407: 550 5.7.1 Service unavailable; client [157.122.148.242] blocked using bl.spamcop.net; from=<kos@mafia.network>, to=<z13699753428@vip.163.com>, proto=ESMTP, helo=<XL-20160217QQJV>",
+        )
+        .unwrap();
+        assert_eq!(
+            r.text,
+            "Service unavailable; client [157.122.148.242] blocked using bl.spamcop.net"
+        );
+        assert_eq!(
+            (r.from, r.to, r.helo),
+            (
+                Some("kos@mafia.network"),
+                Some("z13699753428@vip.163.com"),
+                Some("XL-20160217QQJV")
+            )
+        );
     }
 }
