@@ -240,20 +240,23 @@ mod tests {
                 "maintenance",
             ),
             ("rm /var/lib/postgrey/log.0000000003", "maintenance"),
-            ("whitelisted: mail.example.com[192.0.2.10]", "auto_whitelisted"),
+            (
+                "whitelisted: mail.example.com[192.0.2.10]",
+                "auto_whitelisted",
+            ),
             ("Process Backgrounded", "info"),
             (
                 "2026/11/23-12:34:56 Postfix::Postgrey (type Net::Server::Multiplex) starting! pid(812)",
                 "info",
             ),
-            ("Binding to TCP port 10023 on host 127.0.0.1 with IPv4", "info"),
+            (
+                "Binding to TCP port 10023 on host 127.0.0.1 with IPv4",
+                "info",
+            ),
             ("Setting gid to \"112 112\"", "info"),
             ("Setting uid to \"108\"", "info"),
             ("HUP received: reloading whitelists...", "info"),
-            (
-                "WARNING: attribute missing: client_address",
-                "warning",
-            ),
+            ("WARNING: attribute missing: client_address", "warning"),
             (
                 "FATAL: Couldn't open DB /var/lib/postgrey/postgrey.db",
                 "fatal",

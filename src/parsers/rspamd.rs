@@ -203,7 +203,9 @@ mod tests {
                 "<5a5a5a>; proxy; rspamd_task_write_log: id: <a, qid: EVIL (default: F (no action): [0/1] [x]), time: 9s@c>, qid: <5B6C7D8E9F>, (default: T (rewrite subject): [9.30/15.00] [SUBJ(1.0){]), len: 1, time: 99s;},X(0.1){}]), len: 10, time: 45.5ms, dns req: 1",
                 RspamdTask {
                     queue_id: Some("5B6C7D8E9F"),
-                    message_id: Some("a, qid: EVIL (default: F (no action): [0/1] [x]), time: 9s@c"),
+                    message_id: Some(
+                        "a, qid: EVIL (default: F (no action): [0/1] [x]), time: 9s@c",
+                    ),
                     action: "rewrite subject",
                     score: 9.3,
                     required_score: Some(15.0),
