@@ -277,7 +277,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
         if !tag.ends_with(']') || open == 0 {
             return None;
         }
-        let pid = digits(tag[open + 1..tag.len() - 1].as_bytes())?;
+        let pid = digits(&tag.as_bytes()[open + 1..tag.len() - 1])?;
         Some((&tag[..open], Some(pid), message))
     } else {
         Some((tag, None, message))
@@ -397,7 +397,7 @@ fn rspamd_file<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     let (secs, micros, tlen) = time_of_day(&b[11..])?;
     let rest = line.get(11 + tlen..)?.strip_prefix(" #")?;
     let open = rest.find('(')?;
-    let pid = digits(rest[..open].as_bytes())?;
+    let pid = digits(&rest.as_bytes()[..open])?;
     let close = rest.find(") ")?;
     let message = &rest[close + 2..];
     let days = days_from_civil(y, mo, d);

@@ -81,16 +81,16 @@ pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
 
 fn value_at(s: &str, start: usize) -> &str {
     let rest = &s[start..];
-    if rest.starts_with('<') {
-        let b = rest.as_bytes();
-        let mut i = 1;
+    if let Some(inner) = rest.strip_prefix('<') {
+        let b = inner.as_bytes();
+        let mut i = 0;
         while i < b.len() {
             if b[i] == b'>' && matches!(b.get(i + 1), None | Some(b',') | Some(b' ') | Some(b';')) {
-                return &rest[1..i];
+                return &inner[..i];
             }
             i += 1;
         }
-        return &rest[1..];
+        return inner;
     }
     let end = rest.find([',', ' ', ';']).unwrap_or(rest.len());
     &rest[..end]
