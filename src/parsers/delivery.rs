@@ -750,4 +750,54 @@ mod corpus {
         assert!(checked > 100, "only {checked} lines checked");
         assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
     }
+
+    const DAEMONS: [Daemon; 8] = [
+        Daemon::Qmgr,
+        Daemon::Pickup,
+        Daemon::Bounce,
+        Daemon::Postsuper,
+        Daemon::Delivery,
+        Daemon::Postgrey,
+        Daemon::PolicydWeight,
+        Daemon::Rspamd,
+    ];
+
+    /// Syslog daemons cut long lines anywhere: no prefix of a real message may panic a parser.
+    #[test]
+    fn truncated_messages_do_not_panic() {
+        let mut clock = Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0);
+        for (_, text) in CORPUS {
+            for line in text.lines() {
+                let Some(log) = envelope::parse(line, &mut clock) else {
+                    continue;
+                };
+                let m = log.message;
+                for (cut, _) in m.char_indices().chain([(m.len(), ' ')]) {
+                    for daemon in DAEMONS {
+                        let _ = parsers::parse(daemon, &m[..cut]);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_after_known_prefixes_does_not_panic(
+            prefix in proptest::sample::select(vec![
+                "", "4A1B2C3D4E: ", "4A1B2C3D4E: to=<", "4A1B2C3D4E: to=<a@b>, relay=",
+                "4A1B2C3D4E: to=<a@b>, relay=x, status=", "4A1B2C3D4E: from=<",
+                "4A1B2C3D4E: uid=0 from=<", "4A1B2C3D4E: host ", "connect to ",
+                "Verified TLS connection established to ", "action=", "4A1B2C3D4E: action=",
+                "decided action=", "weighted check: ", "<a1b2c3>; proxy; rspamd_task_write_log: ",
+                "<a1b2c3>; proxy; rspamd_task_write_log: id: <", "<",
+            ]),
+            rest in "[ -~\u{e9}\u{4e2d}]{0,80}",
+        ) {
+            let message = format!("{prefix}{rest}");
+            for daemon in DAEMONS {
+                let _ = parsers::parse(daemon, &message);
+            }
+        }
+    }
 }
