@@ -48,6 +48,11 @@ mod tests {
                 bounce("732BB407C3", BounceKind::NonDelivery, "5DE184083C"),
             ),
             (
+                // The e2e mail stack
+                "70DEF98CA93: sender non-delivery notification: 89ADA98CAC0",
+                bounce("70DEF98CA93", BounceKind::NonDelivery, "89ADA98CAC0"),
+            ),
+            (
                 "2F4E6A8C0B: sender delay notification: 7B9D1F3A5C",
                 bounce("2F4E6A8C0B", BounceKind::Delay, "7B9D1F3A5C"),
             ),

@@ -410,6 +410,104 @@ mod tests {
         }
     }
 
+    /// Postfix 3.7 with Dovecot LMTP and SMTP sinks on loopback (the e2e mail stack).
+    #[test]
+    fn mailstack_delivery_lines() {
+        let cases: &[(&str, Delivery<'static>)] = &[
+            (
+                "2083498C3B3: to=<alice@vmail.test>, relay=127.0.0.1[127.0.0.1]:2424, delay=0.17, delays=0.11/0.01/0.01/0.03, dsn=2.0.0, status=sent (250 2.0.0 <alice@vmail.test> ooThDyvbBGs9TAAAg+zDdQ Saved)",
+                Delivery {
+                    queue_id: "2083498C3B3",
+                    to: "alice@vmail.test",
+                    orig_to: None,
+                    relay: "127.0.0.1[127.0.0.1]:2424",
+                    delay: Some(0.17),
+                    delays: Some([0.11, 0.01, 0.01, 0.03]),
+                    dsn: Some("2.0.0"),
+                    status: "sent",
+                    detail: "250 2.0.0 <alice@vmail.test> ooThDyvbBGs9TAAAg+zDdQ Saved",
+                    queued_as: None,
+                },
+            ),
+            (
+                "5029C98CAB2: to=<friend@remote.test>, relay=none, delay=0.07, delays=0.05/0.01/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:2525: Connection refused)",
+                Delivery {
+                    queue_id: "5029C98CAB2",
+                    to: "friend@remote.test",
+                    orig_to: None,
+                    relay: "none",
+                    delay: Some(0.07),
+                    delays: Some([0.05, 0.01, 0.0, 0.0]),
+                    dsn: Some("4.4.1"),
+                    status: "deferred",
+                    detail: "connect to 127.0.0.1[127.0.0.1]:2525: Connection refused",
+                    queued_as: None,
+                },
+            ),
+            (
+                "70DEF98CA93: to=<nobody@bounce.test>, relay=127.0.0.1[127.0.0.1]:2526, delay=0.1, delays=0.04/0/0.04/0.02, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <nobody@bounce.test>: Recipient address rejected: User unknown (in reply to RCPT TO command))",
+                Delivery {
+                    queue_id: "70DEF98CA93",
+                    to: "nobody@bounce.test",
+                    orig_to: None,
+                    relay: "127.0.0.1[127.0.0.1]:2526",
+                    delay: Some(0.1),
+                    delays: Some([0.04, 0.0, 0.04, 0.02]),
+                    dsn: Some("5.1.1"),
+                    status: "bounced",
+                    detail: "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <nobody@bounce.test>: Recipient address rejected: User unknown (in reply to RCPT TO command)",
+                    queued_as: None,
+                },
+            ),
+            (
+                "5029C98CAB2: to=<friend@remote.test>, relay=127.0.0.1[127.0.0.1]:2525, delay=4.1, delays=4/0/0.09/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as SINK252500001)",
+                Delivery {
+                    queue_id: "5029C98CAB2",
+                    to: "friend@remote.test",
+                    orig_to: None,
+                    relay: "127.0.0.1[127.0.0.1]:2525",
+                    delay: Some(4.1),
+                    delays: Some([4.0, 0.0, 0.09, 0.0]),
+                    dsn: Some("2.0.0"),
+                    status: "sent",
+                    detail: "250 2.0.0 Ok: queued as SINK252500001",
+                    queued_as: Some("SINK252500001"),
+                },
+            ),
+        ];
+        for (message, want) in cases {
+            assert_eq!(&delivery_of(message), want, "{message}");
+        }
+        assert_eq!(
+            parse("connect to 127.0.0.1[127.0.0.1]:2525: Connection refused"),
+            Some(Event::ConnectFailed {
+                peer: Peer {
+                    host: "127.0.0.1",
+                    ip: "127.0.0.1",
+                    port: Some("2525")
+                },
+                reason: "Connection refused"
+            })
+        );
+        assert_eq!(
+            parse(
+                "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:2525: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
+            ),
+            Some(Event::Tls(Tls {
+                direction: Direction::Outbound,
+                trust: Trust::Untrusted,
+                peer: Peer {
+                    host: "127.0.0.1",
+                    ip: "127.0.0.1",
+                    port: Some("2525")
+                },
+                protocol: "TLSv1.3",
+                cipher: "TLS_AES_256_GCM_SHA384",
+                bits: Some(256),
+            }))
+        );
+    }
+
     #[test]
     fn verify_and_templated_lines() {
         let d = delivery_of(

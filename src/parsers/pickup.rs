@@ -44,11 +44,12 @@ mod tests {
                 },
             ),
             (
-                "7D2E1F0A3B: uid=0 from=<root@mail.example.org>",
+                // The e2e mail stack (Postfix 3.7, sendmail as root).
+                "379B698CA93: uid=0 from=<root@pflog.test>",
                 Event::Pickup {
-                    queue_id: "7D2E1F0A3B",
+                    queue_id: "379B698CA93",
                     uid: Some(0),
-                    from: "root@mail.example.org",
+                    from: "root@pflog.test",
                     orig_id: None,
                 },
             ),

@@ -82,6 +82,15 @@ mod tests {
     fn weighted_checks() {
         for (message, rate) in [
             (
+                // policyd-weight 0.1.15 beta-2 (Debian) in the e2e mail stack
+                "weighted check:  NOT_IN_SBL_XBL_SPAMHAUS=-1.5 NOT_IN_SPAMCOP=-1.5 CL_IP_EQ_FROM_MX=-3.1 BOGUS_MX=2.1; <client=localhost[127.0.0.1]> <helo=mail.sender.test> <from=sender@sender.test> <to=dave@vmail.test>; rate: -4",
+                -4.0,
+            ),
+            (
+                "weighted check:  NOT_IN_SBL_XBL_SPAMHAUS=-1.5 NOT_IN_SPAMCOP=-1.5 BOGUS_MX=2.1 CL_IP_NE_HELO=1.5 (check from: .nodns. - helo: .host.nodns. - helo-domain: .nodns.)  MAIL_SEEMS_FORGED=2.5 RESOLVED_IP_IS_NOT_HELO=1.5 FROM_NBDY_ANON=1.17; <client=localhost[127.0.0.1]> <helo=host.nodns.test> <from=nobody@nodns.test> <to=dave@vmail.test>; rate: 5.77",
+                5.77,
+            ),
+            (
                 "weighted check:  NOT_IN_SBL_XBL_SPAMHAUS=-1.5 NOT_IN_SPAMCOP=-1.5 BL_NJABL=-1.5 CL_IP_NE_HELO=4.75 RESOLVED_IP_IS_NOT_HELO=1.5 (check from: .example. - helo: .mx.example. - helo-domain: .example.)  FROM_NOT_FAILED_HELO(DOMAIN)=1; <client=1.2.3.4> <helo=mx.example> <from=a@b> <to=c@d>, rate: 4.25",
                 4.25,
             ),
@@ -105,6 +114,19 @@ mod tests {
     #[test]
     fn decisions() {
         for (message, want) in [
+            (
+                // policyd-weight 0.1.15 beta-2 (Debian) in the e2e mail stack
+                "decided action=PREPEND X-policyd-weight:  NOT_IN_SBL_XBL_SPAMHAUS=-1.5 NOT_IN_SPAMCOP=-1.5 CL_IP_EQ_FROM_MX=-3.1 BOGUS_MX=2.1; rate: -4; <client=localhost[127.0.0.1]> <helo=mail.sender.test> <from=sender@sender.test> <to=dave@vmail.test>; delay: 0s",
+                ("PREPEND", false, None),
+            ),
+            (
+                "decided action=450 Mail appeared to be SPAM or forged. Ask your Mail/DNS-Administrator to correct HELO and DNS MX settings or to get removed from DNSBLs; MTA helo: host.nodns.test, MTA hostname: localhost[127.0.0.1] (helo/hostname mismatch); <client=localhost[127.0.0.1]> <helo=host.nodns.test> <from=spammer@nodns.test> <to=dave@vmail.test>; delay: 0s",
+                ("450", false, None),
+            ),
+            (
+                "decided action=550 Mail appeared to be SPAM or forged. Ask your Mail/DNS-Administrator to correct HELO and DNS MX settings or to get removed from DNSBLs [cached] - retrying too fast. penalty: 30 seconds x 1 retries.; <client=localhost[127.0.0.1]> <helo=host.nodns.test> <from=nobody@nodns.test> <to=dave@vmail.test>; delay: 0s",
+                ("550", true, None),
+            ),
             (
                 "decided action=PREPEND X-policyd-weight: NOT_IN_SBL_XBL_SPAMHAUS=-1.5 NOT_IN_SPAMCOP=-1.5 CL_IP_EQ_FROM_MX=-3.1; rate: -11.6; <client=mail.example[192.0.2.10]> <helo=mail.example> <from=alice@example> <to=bob@example.org>; delay: 2s",
                 ("PREPEND", false, None),
@@ -163,6 +185,14 @@ mod tests {
                 "info",
             ),
             ("child: spawned", "info"),
+            ("cache_query: start: calling spawn_cache()", "cache"),
+            ("cache killed", "cache"),
+            ("Daemon terminated.", "info"),
+            ("warning: Got SIGPIPE. Child 19573 terminated.", "warning"),
+            (
+                "warning: child: err: Died at /usr/sbin/policyd-weight line 1346.#012",
+                "warning",
+            ),
             ("cache spawned", "cache"),
             ("cache: purged 12 from HAM cache, time: 0s", "cache"),
             ("policyd-weight cachesize: 59", "info"),

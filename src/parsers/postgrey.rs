@@ -115,6 +115,46 @@ mod tests {
     fn verdicts() {
         let cases: &[(&str, PostgreyAction<'static>)] = &[
             (
+                // postgrey 1.37 in the e2e mail stack: new, early retry, then pass.
+                "action=greylist, reason=new, client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
+                PostgreyAction {
+                    queue_id: None,
+                    action: "greylist",
+                    reason: "new",
+                    delay: None,
+                    client_name: Some("localhost"),
+                    client_address: Some("127.0.0.1"),
+                    sender: Some("sender@sender.test"),
+                    recipient: Some("grey@vmail.test"),
+                },
+            ),
+            (
+                "action=greylist, reason=early-retry (3s missing), client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
+                PostgreyAction {
+                    queue_id: None,
+                    action: "greylist",
+                    reason: "early-retry (3s missing)",
+                    delay: None,
+                    client_name: Some("localhost"),
+                    client_address: Some("127.0.0.1"),
+                    sender: Some("sender@sender.test"),
+                    recipient: Some("grey@vmail.test"),
+                },
+            ),
+            (
+                "action=pass, reason=triplet found, delay=7, client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
+                PostgreyAction {
+                    queue_id: None,
+                    action: "pass",
+                    reason: "triplet found",
+                    delay: Some(7.0),
+                    client_name: Some("localhost"),
+                    client_address: Some("127.0.0.1"),
+                    sender: Some("sender@sender.test"),
+                    recipient: Some("grey@vmail.test"),
+                },
+            ),
+            (
                 "action=greylist, reason=new, client_name=mail.example.com, client_address=192.0.2.10/32, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
@@ -245,6 +285,11 @@ mod tests {
                 "auto_whitelisted",
             ),
             ("Process Backgrounded", "info"),
+            (
+                "2026/11/24-00:32:23 postgrey (type Net::Server::Multiplex) starting! pid(17750)",
+                "info",
+            ),
+            ("2026/11/24-00:32:49 Server closing!", "info"),
             (
                 "2026/11/23-12:34:56 Postfix::Postgrey (type Net::Server::Multiplex) starting! pid(812)",
                 "info",

@@ -71,12 +71,13 @@ mod tests {
                 },
             ),
             (
-                "4A1B2C3D4E: from=<>, size=3204, nrcpt=12 (queue active)",
+                // The e2e mail stack: a bounce notification from the null sender.
+                "89ADA98CAC0: from=<>, size=2520, nrcpt=1 (queue active)",
                 Event::QueueActive {
-                    queue_id: "4A1B2C3D4E",
+                    queue_id: "89ADA98CAC0",
                     from: "",
-                    size: 3204,
-                    nrcpt: 12,
+                    size: 2520,
+                    nrcpt: 1,
                 },
             ),
             (

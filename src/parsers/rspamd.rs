@@ -141,6 +141,40 @@ mod tests {
     fn task_log_lines() {
         let cases: &[(&str, RspamdTask<'static>)] = &[
             (
+                // rspamd 3.4 (Debian) proxy in milter mode, its own log file, e2e mail stack.
+                "<6fa543>; proxy; rspamd_task_write_log: id: <pflog-e2e-m01-plain@sender.test>, qid: <2083498C3B3>, ip: 127.0.0.1, from: <sender@sender.test>, (default: F (no action): [0.00/15.00] [FROM_EQ_ENVFROM(0.00){},FROM_NO_DN(0.00){},MID_RHS_MATCH_FROM(0.00){},RCPT_COUNT_ONE(0.00){1;},RCVD_COUNT_ZERO(0.00){0;},TO_DN_NONE(0.00){},TO_MATCH_ENVRCPT_ALL(0.00){}]), len: 252, time: 60.873ms, dns req: 0, digest: <c2bfdf567828ccc002cc4d373f666bcd>, rcpts: <alice@vmail.test>, mime_rcpts: <alice@vmail.test>",
+                RspamdTask {
+                    queue_id: Some("2083498C3B3"),
+                    message_id: Some("pflog-e2e-m01-plain@sender.test"),
+                    action: "no action",
+                    score: 0.0,
+                    required_score: Some(15.0),
+                    scan_seconds: Some(60.873 / 1000.0),
+                },
+            ),
+            (
+                "<411d64>; proxy; rspamd_task_write_log: id: <pflog-e2e-m10-gtube@sender.test>, qid: <AE87798C675>, ip: 127.0.0.1, from: <sender@sender.test>, (default: S (reject): [15.00/15.00] [GTUBE(0.00){}]), len: 325, time: 0.309ms, dns req: 0, digest: <eb4975bc7a7960b6456647702d3cdf9a>, rcpts: <alice@vmail.test>, mime_rcpts: <alice@vmail.test>, forced: reject \"Gtube pattern\"; score=15.00 (set by GTUBE)",
+                RspamdTask {
+                    queue_id: Some("AE87798C675"),
+                    message_id: Some("pflog-e2e-m10-gtube@sender.test"),
+                    action: "reject",
+                    score: 15.0,
+                    required_score: Some(15.0),
+                    scan_seconds: Some(0.309 / 1000.0),
+                },
+            ),
+            (
+                "<f553cf>; proxy; rspamd_task_write_log: id: <pflog-e2e-m20-deferred@sender.test>, qid: <5029C98CAB2>, ip: 127.0.0.1, user: alice@vmail.test, from: <alice@vmail.test>, (default: F (no action): [0.00/15.00] [FROM_EQ_ENVFROM(0.00){},FROM_NO_DN(0.00){},RCPT_COUNT_ONE(0.00){1;},RCVD_COUNT_ZERO(0.00){0;},TO_DN_NONE(0.00){},TO_MATCH_ENVRCPT_ALL(0.00){}]), len: 258, time: 1.359ms, dns req: 0, digest: <fc01fdc018590072fcbb07861e80230e>, rcpts: <friend@remote.test>, mime_rcpts: <friend@remote.test>",
+                RspamdTask {
+                    queue_id: Some("5029C98CAB2"),
+                    message_id: Some("pflog-e2e-m20-deferred@sender.test"),
+                    action: "no action",
+                    score: 0.0,
+                    required_score: Some(15.0),
+                    scan_seconds: Some(1.359 / 1000.0),
+                },
+            ),
+            (
                 // rspamd.com docs, rspamd 1.x log file
                 "<b120f6>; task; rspamd_task_write_log: id: <201603181414.u2IEEfKL062480@repo.freebsd.org>, qid: <D4CFE300135>, ip: 2001:1900:2254:206a::19:2, from: <owner-ports-committers@freebsd.org>, (default: F (no action): [-2.11/15.00] [MIME_GOOD,R_SPF_ALLOW,RCVD_IN_DNSWL_HI,MAILLIST,BAYES_HAM,FANN_SCORE,FORGED_RECIPIENTS_MAILLIST,FORGED_SENDER_MAILLIST]), len: 6849, time: 538.803ms real, 26.851ms virtual, dns req: 22",
                 RspamdTask {
@@ -250,6 +284,31 @@ mod tests {
                 "main",
             ),
             ("rspamd 3.8.4 is starting", "info"),
+            // rspamd 3.4 log file lines of the e2e mail stack, with and without a tag.
+            (
+                "<fb19a4>; main; main: rspamd 3.4 is starting, build id: release",
+                "main",
+            ),
+            (
+                "lua; lua_cfg_transform.lua:161: group excessqp has no symbols",
+                "lua",
+            ),
+            (
+                "<>; lua; lua_cfg_transform.lua:519: enable `options.check_all_filters` for neural network",
+                "lua",
+            ),
+            (
+                "rspamd_regexp_library_init: pcre2 is compiled with JIT for x86 64bit (little endian + unaligned)",
+                "info",
+            ),
+            (
+                "<ff1ef6>; proxy; proxy_accept_socket: accepted milter connection from 127.0.0.1 port 51258",
+                "proxy",
+            ),
+            (
+                "<e2becd>; proxy; rspamd_add_passthrough_result: <pflog-e2e-m11-addheader@sender.test>: set pre-result to 'add header' (6.00): 'Gtube pattern' from GTUBE(1)",
+                "proxy",
+            ),
         ] {
             assert_eq!(parse(message), Some(Event::Other(kind)), "{message}");
         }
