@@ -238,6 +238,8 @@ pub enum Event<'a> {
         queue_id: &'a str,
         uid: Option<u32>,
         from: &'a str,
+        /// `orig_id=OLDID`: a message requeued by `postsuper -r` (not new mail) continues here.
+        orig_id: Option<&'a str>,
     },
     /// bounce `QUEUEID: sender non-delivery notification: NEWID`
     Bounce {
