@@ -7,3 +7,4 @@
 pub mod envelope;
 pub mod event;
 pub mod parsers;
+pub mod source;
