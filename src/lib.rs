@@ -6,5 +6,6 @@
 
 pub mod envelope;
 pub mod event;
+pub mod http;
 pub mod parsers;
 pub mod source;
