@@ -1,7 +1,8 @@
 //! The `/metrics` endpoint: hyper 1 (HTTP/1.1) on tokio, optionally TLS and basic auth
 //! ([`web_config`]).
 //!
-//! Routes: the telemetry path (content negotiation by `Accept`), `/` (a small landing page),
+//! Routes: the telemetry path (content negotiation by `Accept`; gzip when `Accept-Encoding`
+//! allows and the body is 1 KiB or more), `/` (a small landing page),
 //! `/healthz` (200 `ok` / 503), everything else 404. Only `GET` and `HEAD` (405 otherwise).
 //!
 //! Defences for a sidecar that may be scraped over a network:
@@ -449,15 +450,29 @@ async fn route(req: Request<Incoming>, state: &State) -> Resp {
     if path == state.telemetry_path {
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let exposition = Exposition::negotiate(accept);
+        let gzip = accepts_gzip(headers.get(header::ACCEPT_ENCODING));
         let render = state.render.clone();
-        let Ok(body) = tokio::task::spawn_blocking(move || render(exposition)).await else {
+        let rendered = tokio::task::spawn_blocking(move || {
+            let body = render(exposition).into_bytes();
+            if gzip && body.len() >= GZIP_MIN {
+                (gzip_bytes(&body), true)
+            } else {
+                (body, false)
+            }
+        });
+        let Ok((body, gzipped)) = rendered.await else {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n");
         };
         let mut resp = Response::new(Full::new(Bytes::from(body)));
-        resp.headers_mut().insert(
+        let h = resp.headers_mut();
+        h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(exposition.content_type()),
         );
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        if gzipped {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         return resp;
     }
     match path {
@@ -480,6 +495,44 @@ async fn route(req: Request<Incoming>, state: &State) -> Resp {
         }
         _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
     }
+}
+
+/// Smaller bodies are sent as they are.
+const GZIP_MIN: usize = 1024;
+
+/// Whether `Accept-Encoding` accepts gzip (`gzip`, `x-gzip` or `*` with a q-value above 0).
+fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut gzip = None;
+    let mut any = None;
+    for coding in value.split(',') {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .next()
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        match name.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => any = Some(q),
+            _ => {}
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
+}
+
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    // Fast compression: scrapes are frequent and the sidecar should stay light.
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
 }
 
 fn landing_page(metrics: &str) -> String {
@@ -629,6 +682,25 @@ mod tests {
             Exposition::negotiate(Some("application/openmetrics-text;q=0")),
             Prometheus
         );
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let v = |s: &'static str| accepts_gzip(Some(&HeaderValue::from_static(s)));
+        assert!(!accepts_gzip(None));
+        assert!(v("gzip"));
+        assert!(v("deflate, gzip;q=0.5"));
+        assert!(v("*"));
+        assert!(!v("gzip;q=0"));
+        assert!(!v("gzip;q=0, *"));
+        assert!(!v("identity"));
+        let data = b"metric 1\n".repeat(200);
+        let mut out = Vec::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&gzip_bytes(&data)[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
     }
 
     #[test]

@@ -222,6 +222,27 @@ async fn scrape_in_both_formats() {
 }
 
 #[tokio::test]
+async fn gzip_when_asked_for() {
+    let render: Render = Arc::new(|_| "some_metric{label=\"x\"} 1\n".repeat(1000));
+    let srv = Server::start_with(HttpOptions::default(), render, Arc::new(AtomicU64::new(0))).await;
+    let plain = get(srv.addr, "GET", "/metrics", &[]).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    let r = get(srv.addr, "GET", "/metrics", &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    assert!(r.body.len() < plain.body.len() / 10);
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&r.body[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain.body);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn routes_methods_and_health() {
     let srv = Server::start(HttpOptions::default()).await;
     let r = get(srv.addr, "GET", "/nope", &[]).await;
