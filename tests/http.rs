@@ -754,6 +754,46 @@ async fn tls_requiring_verified_client_certificates() {
 }
 
 #[tokio::test]
+async fn a_renewed_certificate_is_used_without_restart() {
+    let old = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &old, "");
+    let srv = Server::start(HttpOptions {
+        web_config: Some(load_web_config(path).unwrap()),
+        ..HttpOptions::default()
+    })
+    .await;
+    let right = basic("prometheus", "s3cret");
+    let auth = [("Authorization", right.as_str())];
+    let r = https(&tls_client(&old, false), srv.addr, "/metrics", &auth).await;
+    assert_eq!(r.unwrap().status, 200);
+
+    // New key and certificate from another CA, written in place.
+    let new = pki();
+    std::fs::write(dir.path().join("certs/server.key"), &new.server_key).unwrap();
+    std::fs::write(dir.path().join("certs/server.crt"), &new.server_cert).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(r) = https(&tls_client(&new, false), srv.addr, "/metrics", &auth).await {
+            assert_eq!(r.status, 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        https(&tls_client(&old, false), srv.addr, "/metrics", &auth)
+            .await
+            .is_none(),
+        "the old certificate is no longer served"
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_web_configs_fail_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.yml");

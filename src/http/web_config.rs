@@ -16,6 +16,9 @@
 //! ```
 //!
 //! Relative file names are relative to the directory of the config file, as in exporter-toolkit.
+//! The server certificate and key files are checked for changes (at most once a second, at a
+//! handshake) and reloaded, so renewed certificates need no restart; the rest of the config is
+//! read once.
 //! Unknown keys are errors that name the key; keys of exporter-toolkit that this server does not
 //! implement (`cipher_suites`, `curve_preferences`, `client_allowed_sans`, `rate_limit`,
 //! `RequestClientCert`/`RequireAnyClientCert`) are errors saying so, rather than silently
@@ -24,12 +27,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use tokio_rustls::rustls::sign::CertifiedKey;
 
 /// A loaded and checked web config.
 #[derive(Clone, Default)]
@@ -209,15 +214,10 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<Option<Arc<rustls::ServerConfi
             base.join(p)
         }
     };
-    let read = |inline: &Option<String>, file: &Option<String>, what: &str| match (inline, file) {
+    let source = |inline: &Option<String>, file: &Option<String>, what: &str| match (inline, file) {
         (Some(_), Some(_)) => Err(format!("both {what} and {what}_file are set")),
-        (Some(text), None) => Ok(Some((text.clone().into_bytes(), what.to_string()))),
-        (None, Some(f)) => {
-            let path = resolve(f);
-            std::fs::read(&path)
-                .map(|bytes| Some((bytes, path.display().to_string())))
-                .map_err(|e| format!("{what}_file {}: {e}", path.display()))
-        }
+        (Some(text), None) => Ok(Some(Pem::Inline(what.to_string(), text.clone()))),
+        (None, Some(f)) => Ok(Some(Pem::File(what.to_string(), resolve(f)))),
         (None, None) => Ok(None),
     };
     let client_auth = match raw.client_auth_type.as_deref() {
@@ -233,21 +233,13 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<Option<Arc<rustls::ServerConfi
         Some(t) => return Err(format!("invalid client_auth_type {t:?}")),
     };
 
-    let (cert_pem, cert_name) =
-        read(&raw.cert, &raw.cert_file, "cert")?.ok_or("missing one of cert or cert_file")?;
-    let (key_pem, key_name) =
-        read(&raw.key, &raw.key_file, "key")?.ok_or("missing one of key or key_file")?;
-    let ca = read(&raw.client_ca, &raw.client_ca_file, "client_ca")?;
-
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{cert_name}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{cert_name}: no PEM certificate found"));
-    }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{key_name}: {e}"))?
-        .ok_or_else(|| format!("{key_name}: no PEM private key found"))?;
+    let cert =
+        source(&raw.cert, &raw.cert_file, "cert")?.ok_or("missing one of cert or cert_file")?;
+    let key = source(&raw.key, &raw.key_file, "key")?.ok_or("missing one of key or key_file")?;
+    let ca = match source(&raw.client_ca, &raw.client_ca_file, "client_ca")? {
+        Some(ca) => Some(ca.read()?),
+        None => None,
+    };
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
@@ -287,13 +279,125 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<Option<Arc<rustls::ServerConfi
             builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
         }
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{cert_name} / {key_name}: {e}"))?;
+    let resolver = ReloadingCert::new(cert, key, provider)?;
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(Arc::new(config)))
 }
 
+/// PEM data given inline or in a file (`what` names the key, for messages).
+#[derive(Debug, Clone)]
+enum Pem {
+    Inline(String, String),
+    File(String, PathBuf),
+}
+
+impl Pem {
+    /// The bytes and a name for messages.
+    fn read(&self) -> Result<(Vec<u8>, String), String> {
+        match self {
+            Pem::Inline(what, text) => Ok((text.clone().into_bytes(), what.clone())),
+            Pem::File(what, path) => std::fs::read(path)
+                .map(|bytes| (bytes, path.display().to_string()))
+                .map_err(|e| format!("{what}_file {}: {e}", path.display())),
+        }
+    }
+
+    /// What changes when the file is replaced (modification time and size).
+    fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        match self {
+            Pem::Inline(..) => None,
+            Pem::File(_, path) => {
+                let meta = std::fs::metadata(path).ok()?;
+                Some((meta.modified().ok()?, meta.len()))
+            }
+        }
+    }
+}
+
+fn certified_key(
+    cert: &Pem,
+    key: &Pem,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, String> {
+    let (cert_pem, cert_name) = cert.read()?;
+    let (key_pem, key_name) = key.read()?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{cert_name}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{cert_name}: no PEM certificate found"));
+    }
+    let der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("{key_name}: {e}"))?
+        .ok_or_else(|| format!("{key_name}: no PEM private key found"))?;
+    CertifiedKey::from_der(certs, der, provider)
+        .map_err(|e| format!("{cert_name} / {key_name}: {e}"))
+}
+
+/// How often the certificate files are checked for a change.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// The server certificate, reloaded from its files when they change (renewed certificates are
+/// used without a restart, as exporter-toolkit does); a file that fails to load keeps the old
+/// certificate in use.
+#[derive(Debug)]
+struct ReloadingCert {
+    cert: Pem,
+    key: Pem,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: Mutex<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    key: Arc<CertifiedKey>,
+    stamp: Stamp,
+    checked: Instant,
+}
+
+type Stamp = (
+    Option<(std::time::SystemTime, u64)>,
+    Option<(std::time::SystemTime, u64)>,
+);
+
+impl ReloadingCert {
+    fn new(
+        cert: Pem,
+        key: Pem,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<ReloadingCert, String> {
+        let stamp = (cert.stamp(), key.stamp());
+        let loaded = certified_key(&cert, &key, &provider)?;
+        Ok(ReloadingCert {
+            cert,
+            key,
+            provider,
+            current: Mutex::new(Current {
+                key: Arc::new(loaded),
+                stamp,
+                checked: Instant::now(),
+            }),
+        })
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.checked.elapsed() >= RELOAD_CHECK {
+            current.checked = Instant::now();
+            let stamp = (self.cert.stamp(), self.key.stamp());
+            if stamp != current.stamp
+                && let Ok(loaded) = certified_key(&self.cert, &self.key, &self.provider)
+            {
+                current.key = Arc::new(loaded);
+                current.stamp = stamp;
+            }
+        }
+        Some(current.key.clone())
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
