@@ -271,3 +271,44 @@ async fn rename_rotation_reads_the_old_file_to_its_end_first() {
     seen.extend(lines);
     assert_eq!(strs(&seen), ["a", "b", "c", "d"]);
 }
+
+#[tokio::test]
+async fn a_file_renamed_back_is_read_on_not_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("mail.log");
+    let b = dir.path().join("mail.log.1");
+    append(&a, b"");
+    let o = FollowOptions {
+        rotate_grace: Duration::from_millis(100),
+        ..opts()
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(follow_file(0, a.clone(), o, tx, None));
+    tokio::time::sleep(POLL * 3).await;
+    append(&a, b"1\n");
+    std::fs::rename(&a, &b).unwrap();
+    append(&a, b"");
+    // Until the follower has switched to the new file.
+    let mut lines = Vec::new();
+    loop {
+        match timeout(Duration::from_secs(5), rx.recv()).await.unwrap() {
+            Some(SourceMsg::Rotated { .. }) => break,
+            Some(SourceMsg::Lines { lines: l, .. }) => lines.extend(l),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    append(&b, b"2\n");
+    std::fs::remove_file(&a).unwrap();
+    std::fs::rename(&b, &a).unwrap();
+    tokio::time::sleep(POLL * 5).await;
+    append(&a, b"3\n");
+    let (l, _) = collect(&mut rx, 3 - lines.len()).await;
+    lines.extend(l);
+    assert_eq!(strs(&lines), ["1", "2", "3"]);
+    // Well past the grace period of the file that was briefly at the path.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    append(&a, b"4\n");
+    let (l, _) = collect(&mut rx, 1).await;
+    assert_eq!(strs(&l), ["4"]);
+    quiet(&mut rx).await;
+}

@@ -318,6 +318,20 @@ impl Follower {
             let msg = format!("{}: not a regular file", self.path.display());
             return self.error(msg);
         }
+        // A file we still hold is back at the path (renamed back): it is current again, read on
+        // from where we are in it.
+        if let Some(k) = self.files.iter().position(|t| t.same_file(&meta)) {
+            let back = self.files.remove(k);
+            if let Some(old) = self.files.last_mut() {
+                old.last_data = Instant::now();
+            }
+            self.files.push(back);
+            self.has_current = true;
+            self.last_error = None;
+            return self.send(SourceMsg::Rotated {
+                source: self.source,
+            });
+        }
         let file = match File::open(&self.path) {
             Ok(file) => file,
             // Renamed away between stat and open: next poll.
