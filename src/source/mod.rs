@@ -1,0 +1,49 @@
+//! Where log lines come from: a followed file ([`file`]) or the systemd journal ([`journal`]).
+//!
+//! Every source runs as its own task and reports through one `tokio::sync::mpsc` channel of
+//! [`SourceMsg`]; `source` is the caller's index of the source, so one channel serves them all.
+//! Lines are raw bytes without their `\n`: invalid UTF-8 and NUL bytes are passed through and
+//! the consumer decodes (lossily).
+
+pub mod file;
+pub mod journal;
+
+pub use file::{FollowOptions, follow_file};
+pub use journal::{JournalOptions, follow_journal, journal_record_to_line, run_journal};
+
+/// Where a followed file has been read up to, for resuming after a restart (`--state-file`).
+///
+/// `dev`/`inode` name the file that was at the followed path; `offset` is the byte offset just
+/// past the last complete line that has been delivered from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    pub dev: u64,
+    pub inode: u64,
+    pub offset: u64,
+}
+
+/// What a source reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceMsg {
+    /// Complete lines (without `\n`), in order; one message per read.
+    ///
+    /// `position` (files only) is the position in the file currently at the followed path up to
+    /// which every line has now been delivered; store the latest one to resume from it.
+    Lines {
+        source: usize,
+        lines: Vec<Vec<u8>>,
+        position: Option<Position>,
+    },
+    /// A new file appeared at the path (rename rotation, delete and recreate); it is read from
+    /// its start, and the old file is still drained for a grace period.
+    Rotated { source: usize },
+    /// The file shrank below the read offset or was rewritten (copytruncate); read from 0.
+    Truncated { source: usize },
+    /// Something went wrong; the source keeps retrying (reported once per distinct problem).
+    Error { source: usize, message: String },
+    /// A line longer than the limit: its first `max_line` bytes were delivered as the line, the
+    /// rest up to the next `\n` was skipped.
+    LineTooLong { source: usize },
+    /// The file does not exist (yet); sent once, then polled until it appears.
+    Waiting { source: usize },
+}
