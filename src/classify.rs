@@ -41,14 +41,14 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
         "rate_limit",
         r"(?i)too many (connections|recipients|messages|errors|sessions)|too much mail|rate limit|exceeded .*(rate|limit)|throttl",
     ),
-    (
-        "rbl",
-        r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus",
-    ),
     ("spf", r"(?i)\bspf\b"),
     (
         "policy",
         r"(?i)policyd|mail appeared to be spam or forged|policy (service|rejection|violation)",
+    ),
+    (
+        "rbl",
+        r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus",
     ),
     ("relay_denied", r"(?i)relay access denied|relaying denied"),
     (

@@ -49,23 +49,10 @@ use tokio_rustls::TlsAcceptor;
 
 pub use web_config::{WebConfig, load_web_config, parse_web_config};
 
-/// The text format asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposition {
-    /// `text/plain; version=0.0.4`
-    Prometheus,
-    /// `application/openmetrics-text; version=1.0.0`
-    OpenMetrics,
-}
+/// The text format asked for (the same formats `pflog replay` prints).
+pub use crate::exposition::Format as Exposition;
 
 impl Exposition {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Exposition::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
-            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-
     /// OpenMetrics when the `Accept` header accepts `application/openmetrics-text` at least as
     /// much (q-value) as plain text; else the 0.0.4 text format.
     pub fn negotiate(accept: Option<&str>) -> Exposition {

@@ -239,6 +239,7 @@ pub struct Metrics {
     last_timestamp: Gauge<f64, AtomicU64>,
     rotations: Family<SourceLabel, Counter>,
     source_errors: Family<SourceLabel, Counter>,
+    long_lines: Family<SourceLabel, Counter>,
     overflow: Family<OverflowLabels, Counter>,
     caps: Vec<LabelCap>,
     last_ts_micros: i64,
@@ -281,6 +282,7 @@ impl Metrics {
             last_timestamp: Gauge::default(),
             rotations: Family::default(),
             source_errors: Family::default(),
+            long_lines: Family::default(),
             overflow: Family::default(),
             caps: CAP_NAMES
                 .iter()
@@ -455,6 +457,11 @@ impl Metrics {
             m.source_errors.clone(),
         );
         r.register(
+            "pflog_source_long_lines",
+            "Lines longer than --max-line-bytes; their first bytes were processed, the rest skipped",
+            m.long_lines.clone(),
+        );
+        r.register(
             "pflog_label_overflow",
             "Label values reported as other because the label reached its cap",
             m.overflow.clone(),
@@ -520,6 +527,14 @@ impl Metrics {
 
     pub fn source_error(&self, source: &str) {
         self.source_errors
+            .get_or_create(&SourceLabel {
+                source: source.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn source_long_line(&self, source: &str) {
+        self.long_lines
             .get_or_create(&SourceLabel {
                 source: source.to_string(),
             })

@@ -1,7 +1,287 @@
 //! `pflog serve`: follow the logs, feed the pipeline, answer scrapes.
+//!
+//! Sources (file followers, the journal) send batches of lines over one channel; a single
+//! ingest thread owns the [`Pipeline`] and feeds it in arrival order, exactly as `replay` does;
+//! the HTTP server renders the shared registry on each scrape.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use crate::cli::ServeArgs;
+use crate::exposition;
+use crate::http::{self, HttpOptions};
+use crate::pipeline::Pipeline;
+use crate::source::file::{FollowOptions, follow_file};
+use crate::source::journal::follow_journal;
+use crate::source::{Position, SourceMsg};
 
-pub fn run(_args: ServeArgs) -> Result<(), String> {
-    Err("serve is not wired yet".into())
+/// The default log when neither `--log` nor `--journal` is given.
+pub const DEFAULT_LOG: &str = "/var/log/mail.log";
+const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What `--state-file` keeps: per followed file, where reading stopped.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub files: BTreeMap<String, FilePosition>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct FilePosition {
+    pub dev: u64,
+    pub inode: u64,
+    pub offset: u64,
+}
+
+impl State {
+    /// A missing file is an empty state; an unreadable or corrupt one is an error.
+    pub fn load(path: &Path) -> Result<State, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("state file {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(format!("state file {}: {e}", path.display())),
+        }
+    }
+
+    /// Written atomically: a temporary file beside it, fsynced, then renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("state file {}: {e}", path.display()))
+    }
+}
+
+struct Source {
+    name: String,
+    waiting_reported: bool,
+    last_error: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let web_config = match &args.web_config {
+        Some(path) => Some(http::load_web_config(path)?),
+        None => None,
+    };
+    let mut logs = args.logs.clone();
+    if logs.is_empty() && !args.journal {
+        logs.push(PathBuf::from(DEFAULT_LOG));
+    }
+    let state = match &args.state_file {
+        Some(p) => State::load(p)?,
+        None => State::default(),
+    };
+    let mut registry = Registry::default();
+    let pipeline = Pipeline::new(args.pipeline.config(), &mut registry)?;
+    let registry = Arc::new(registry);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+
+    let (tx, rx) = mpsc::channel::<SourceMsg>(256);
+    let mut sources: Vec<Source> = Vec::new();
+    let follow = FollowOptions {
+        from_start: args.from_start,
+        max_line: args.max_line_bytes as usize,
+        ..FollowOptions::default()
+    };
+    let mut tasks = Vec::new();
+    for path in &logs {
+        let id = sources.len();
+        let name = path.display().to_string();
+        let resume = state.files.get(&name).map(|p| Position {
+            dev: p.dev,
+            inode: p.inode,
+            offset: p.offset,
+        });
+        tasks.push(runtime.spawn(follow_file(
+            id,
+            path.clone(),
+            follow.clone(),
+            tx.clone(),
+            resume,
+        )));
+        sources.push(Source {
+            name,
+            waiting_reported: false,
+            last_error: None,
+        });
+    }
+    if args.journal {
+        let id = sources.len();
+        tasks.push(runtime.spawn(follow_journal(
+            id,
+            args.journal_matches.clone(),
+            Vec::new(),
+            tx.clone(),
+        )));
+        sources.push(Source {
+            name: "journal".into(),
+            waiting_reported: false,
+            last_error: None,
+        });
+    }
+    drop(tx);
+
+    let alive = Arc::new(AtomicBool::new(true));
+    let ingest = {
+        let alive = alive.clone();
+        let state_file = args.state_file.clone();
+        std::thread::Builder::new()
+            .name("pflog-ingest".into())
+            .spawn(move || {
+                let result = ingest(pipeline, rx, sources, state, state_file.as_deref());
+                alive.store(false, Ordering::SeqCst);
+                result
+            })
+            .map_err(|e| format!("starting the ingest thread: {e}"))?
+    };
+
+    let render: http::Render = {
+        let registry = registry.clone();
+        Arc::new(move |format| exposition::render(&registry, format))
+    };
+    let healthy: http::Healthy = {
+        let alive = alive.clone();
+        Arc::new(move || alive.load(Ordering::SeqCst))
+    };
+    let opts = HttpOptions {
+        listen: args.listen_address.clone(),
+        telemetry_path: args.telemetry_path.clone(),
+        web_config,
+        ..HttpOptions::default()
+    };
+    let served = runtime.block_on(async move {
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(http::serve(
+            opts,
+            render,
+            healthy,
+            shutdown_signal(),
+            Some(bound_tx),
+        ));
+        if let Ok(addr) = bound_rx.await {
+            eprintln!(
+                "pflog: serving metrics on http{}://{addr}",
+                if args.web_config.is_some() { "s" } else { "" }
+            );
+        }
+        server
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    });
+    // Stop the sources; the ingest thread sees the channel close, saves state and returns.
+    for t in &tasks {
+        t.abort();
+    }
+    runtime.block_on(async {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let ingested = ingest
+        .join()
+        .map_err(|_| "the ingest thread panicked".to_string())?;
+    served.map_err(|e| format!("HTTP server on {}: {e}", args.listen_address))?;
+    ingested
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("pflog: shutting down");
+}
+
+fn ingest(
+    mut pipeline: Pipeline,
+    mut rx: mpsc::Receiver<SourceMsg>,
+    mut sources: Vec<Source>,
+    mut state: State,
+    state_file: Option<&Path>,
+) -> Result<(), String> {
+    let mut last_save = Instant::now();
+    let mut dirty = false;
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            SourceMsg::Lines {
+                source,
+                lines,
+                position,
+            } => {
+                for line in &lines {
+                    pipeline.process_line(line);
+                }
+                if let Some(p) = position {
+                    state.files.insert(
+                        sources[source].name.clone(),
+                        FilePosition {
+                            dev: p.dev,
+                            inode: p.inode,
+                            offset: p.offset,
+                        },
+                    );
+                    dirty = true;
+                }
+            }
+            SourceMsg::Rotated { source } | SourceMsg::Truncated { source } => {
+                pipeline.metrics().source_rotated(&sources[source].name);
+            }
+            SourceMsg::LineTooLong { source } => {
+                pipeline.metrics().source_long_line(&sources[source].name);
+            }
+            SourceMsg::Waiting { source } => {
+                let s = &mut sources[source];
+                if !s.waiting_reported {
+                    s.waiting_reported = true;
+                    eprintln!("pflog: waiting for {} to appear", s.name);
+                }
+            }
+            SourceMsg::Error { source, message } => {
+                let s = &mut sources[source];
+                pipeline.metrics().source_error(&s.name);
+                if s.last_error.as_deref() != Some(message.as_str()) {
+                    eprintln!("pflog: {}: {message}", s.name);
+                    s.last_error = Some(message);
+                }
+            }
+        }
+        if dirty && last_save.elapsed() >= STATE_SAVE_INTERVAL {
+            if let Some(path) = state_file
+                && let Err(e) = state.save(path)
+            {
+                eprintln!("pflog: {e}");
+            }
+            last_save = Instant::now();
+            dirty = false;
+        }
+    }
+    match state_file {
+        Some(path) => state.save(path),
+        None => Ok(()),
+    }
 }
