@@ -795,15 +795,19 @@ write_expected() {
 # policyd-weight "Mail appeared to be SPAM or forged" (a policy service answer) -> policy.
 #
 # Deliberately NOT listed (ambiguous in METRICS.md; values under each reading given):
-#   postfix_rejects_total for the milter-reject line: the line carries only "5.7.1", the
-#     3-digit code (554 on the wire) is not logged -> code label undefined.
 #   postfix_message_size_bytes_count / postfix_message_recipients_count: 11 qmgr
 #     "from=... size=" lines but 10 messages (m20 re-enters the active queue after the flush).
 #   policyd_weight_score_count: "rate:" appears on 3 "weighted check" lines, on the PREPEND
 #     decision line, and not on the cached decision.
-#   postfix_message_outcomes_total for pickup (m19) and the bounce notification
-#     (inbound_tls none or unknown?), and "rejected" for NOQUEUE rejects (no queue ID).
 #   pflog_* self-observability families.
+#
+# pflog's documented readings (README "Semantics") used below:
+#   the milter-reject line carries only "5.7.1": code is derived from the class (5.x.x -> 550);
+#   mail Postfix makes or picks up itself (pickup m19, the bounce notification) has
+#     inbound_tls="local"; a plaintext smtpd session gives inbound_tls="none";
+#   every 5xx reject line naming a recipient (NOQUEUE or not, incl. the milter reject m10)
+#     is one "rejected" outcome: m04 m05 m06 m10 m16 m17 -> 6, all plaintext sessions;
+#     only m10 has a queue ID, so only it has an end-to-end time.
 HDR
     {
         echo "postfix_smtpd_connections_total{$PI,service=\"smtpd\"} 18"
@@ -842,6 +846,11 @@ HDR
         echo "postfix_message_outcomes_total{inbound_tls=\"TLSv1.3\",outcome=\"delivered\",$PI} 2"
         echo "postfix_message_outcomes_total{inbound_tls=\"TLSv1.2\",outcome=\"delivered\",$PI} 1"
         echo "postfix_message_outcomes_total{inbound_tls=\"TLSv1.3\",outcome=\"bounced\",$PI} 1"
+        echo "postfix_message_outcomes_total{inbound_tls=\"none\",outcome=\"delivered\",$PI} 4"
+        echo "postfix_message_outcomes_total{inbound_tls=\"local\",outcome=\"delivered\",$PI} 2"
+        echo "postfix_message_outcomes_total{inbound_tls=\"none\",outcome=\"rejected\",$PI} 6"
+        echo "postfix_message_end_to_end_seconds_count{outcome=\"rejected\",$PI} 1"
+        echo "postfix_rejects_total{code=\"550\",$PI,reason=\"milter\",service=\"cleanup\",stage=\"END-OF-MESSAGE\"} 1"
         echo "postfix_message_end_to_end_seconds_count{outcome=\"delivered\",$PI} 9"
         echo "postfix_message_end_to_end_seconds_count{outcome=\"bounced\",$PI} 1"
         echo "postgrey_actions_total{action=\"greylist\",reason=\"new\"} 1"
