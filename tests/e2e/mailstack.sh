@@ -5,7 +5,9 @@
 #   tests/e2e/mailstack.sh [--install] --capture        run, verify, (re)write fixtures/mailstack/
 #   tests/e2e/mailstack.sh [--install] --check CMD      run, verify, then CMD MAIL_LOG RSPAMD_LOG EXPECTED_PROM
 #   tests/e2e/mailstack.sh --install                    only apt-get install the packages
-#   options: --keep (keep the temp work dir), --workdir-parent DIR (default /tmp)
+#   options: --keep (keep the temp work dir), --workdir-parent DIR (default /tmp),
+#            --live-start CMD (started before the mix: CMD MAIL_LOG RSPAMD_LOG),
+#            --live-check CMD (after the mix, before shutdown: CMD MAIL_LOG RSPAMD_LOG EXPECTED)
 #
 # See tests/e2e/README.md. Must run as root (Postfix, Dovecot and rspamd need it).
 set -Eeuo pipefail
@@ -21,12 +23,14 @@ usage() {
     exit "${1:-2}"
 }
 
-DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp
+DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp LIVE_START="" LIVE_CHECK=""
 while (($#)); do
     case $1 in
         --install) DO_INSTALL=1 ;;
         --capture) MODE=capture ;;
         --check) MODE=check; CHECK_CMD=${2:?--check needs a command}; shift ;;
+        --live-start) LIVE_START=${2:?--live-start needs a command}; shift ;;
+        --live-check) LIVE_CHECK=${2:?--live-check needs a command}; shift ;;
         --keep) KEEP=1 ;;
         --workdir-parent) WORK_PARENT=${2:?}; shift ;;
         -h|--help) usage 0 ;;
@@ -76,6 +80,8 @@ if [[ -z ${PFLOG_E2E_UNDER_REAPER:-} ]]; then
     args=()
     [[ -n $MODE ]] && { [[ $MODE == capture ]] && args+=(--capture) || args+=(--check "$CHECK_CMD"); }
     [[ $KEEP == 1 ]] && args+=(--keep)
+    [[ -n $LIVE_START ]] && args+=(--live-start "$LIVE_START")
+    [[ -n $LIVE_CHECK ]] && args+=(--live-check "$LIVE_CHECK")
     args+=(--workdir-parent "$WORK_PARENT")
     exec "$PY" "$SCRIPT_DIR/lib/reaper.py" --grace 10 -- bash "$SCRIPT_DIR/mailstack.sh" "${args[@]}"
 fi
@@ -613,6 +619,16 @@ SUB=(--port $P_SUBM --helo client.pflog.test --from alice@vmail.test --tls --tls
      --auth PLAIN --auth-user alice@vmail.test)
 since() { echo $(($(date +%s) - $1)); }
 
+if [[ -n $LIVE_START ]]; then
+    # A live observer (pflog serve) follows the logs while the mix runs; it is stopped with
+    # everything else, after --live-check has looked at it.
+    step "start live observer: $LIVE_START"
+    STARTED+=(live)
+    setsid bash -c "exec $LIVE_START \"\$@\"" live "$W/mail.log" "$R/log/rspamd.log" \
+        </dev/null >"$W/logs/live.out" 2>&1 &
+    echo $! >"$W/pids/live.pid"
+fi
+
 step "mix: inbound on port $P_SMTP"
 printf 'This is the GTUBE test.\n\n%s\n' "$GTUBE_REJECT" >"$W/gtube-reject.txt"
 printf 'This is the add-header test pattern.\n\n%s\n' "$GTUBE_ADDHDR" >"$W/gtube-addheader.txt"
@@ -748,6 +764,14 @@ logfile() { [[ $1 == mail ]] && echo "$W/mail.log" || echo "$R/log/rspamd.log"; 
 
 step "verify the logs against the expected line counts (waits for late lines)"
 verify 30
+
+if [[ -n $LIVE_CHECK ]]; then
+    step "live check: $LIVE_CHECK"
+    rc=0
+    bash -c "$LIVE_CHECK \"\$@\"" live-check "$W/mail.log" "$R/log/rspamd.log" "$FIXTURES/expected.prom" || rc=$?
+    [[ $rc == 0 ]] || { log "live observer output:"; cat "$W/logs/live.out" >&2; fail "live check failed with exit $rc: $LIVE_CHECK"; }
+    log "live check passed"
+fi
 
 step "stop everything we started"
 stop_all
