@@ -15,6 +15,7 @@ there is any mismatch (0 otherwise).
 import argparse
 import collections
 import re
+import signal
 import sys
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?\s*$')
@@ -67,6 +68,7 @@ def fmtv(v):
 
 
 def main(argv=None):
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("expected")
     ap.add_argument("actual")

@@ -3,10 +3,11 @@
 # of pflog's numbers against the generator's exact expected totals.
 #
 #   benches/compare.sh [--lines N] [--runs K] [--skip TOOL]... [--seed S] [--format bsd|rfc3339]
-#                      [--workdir DIR] [--no-check]
+#                      [--workdir DIR] [--pflog BIN] [--no-check]
 #
 # Tools (names for --skip, comma-separated or repeated):
-#   pflog      target/release/pflog replay FILE --format prometheus   (built if missing)
+#   pflog      target/release/pflog replay FILE --format prometheus   (built if missing;
+#              --pflog BIN uses another binary, e.g. one built from a branch, and never builds)
 #              (every tool's stdout goes to a file in the work dir, not /dev/null: GNU grep
 #              stops reading at the first match when stdout is /dev/null)
 #   pflogsumm  pflogsumm FILE
@@ -32,6 +33,7 @@ SEED=1
 FORMAT=bsd
 SKIP=""
 CHECK=1
+PFLOG_BIN=""
 WORKDIR="${PFLOG_BENCH_DIR:-${TMPDIR:-/tmp}/pflog-bench}"
 
 usage() { awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit "${1:-0}"; }
@@ -47,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --seed) SEED="$2"; shift 2 ;;
     --format) FORMAT="$2"; shift 2 ;;
     --workdir) WORKDIR="$2"; shift 2 ;;
+    --pflog) PFLOG_BIN="$2"; shift 2 ;;
     --no-check) CHECK=0; shift ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument: $1" >&2; usage 1 >&2 ;;
@@ -189,18 +192,18 @@ measure_kumina() {
 }
 
 # ---------------------------------------------------------------- pflog binary
-PFLOG="$ROOT/target/release/pflog"
+PFLOG="${PFLOG_BIN:-$ROOT/target/release/pflog}"
 PFLOG_OK=0
 if ! skipped pflog; then
-  if ! "$PFLOG" replay --help > /dev/null 2>&1; then
+  if [[ -z "$PFLOG_BIN" ]] && ! "$PFLOG" replay --help > /dev/null 2>&1; then
     log "== building pflog (cargo build --release)"
     (cd "$ROOT" && cargo build --release >&2) || true
   fi
   if "$PFLOG" replay --help > /dev/null 2>&1; then
     PFLOG_OK=1
   else
-    log "!! pflog is not buildable/runnable; it is skipped"
-    note "pflog: target/release/pflog not buildable or 'replay --help' fails; skipped"
+    log "!! pflog ($PFLOG) is not buildable/runnable; it is skipped"
+    note "pflog: $PFLOG not buildable or 'replay --help' fails; skipped"
   fi
 fi
 
