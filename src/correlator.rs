@@ -57,6 +57,26 @@ impl Default for CorrelatorConfig {
     }
 }
 
+/// How a line relates to an SMTP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// An smtpd line: its PID names the session (one process serves one client at a time).
+    Pid(u32),
+    /// A postscreen line: one process serves every client, and it never speaks TLS.
+    Plaintext,
+    /// No PID, or a daemon without SMTP sessions.
+    Unknown,
+}
+
+impl Session {
+    fn pid(self) -> Option<u32> {
+        match self {
+            Session::Pid(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// What the correlator concluded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
@@ -106,7 +126,7 @@ struct Message {
 }
 
 #[derive(Debug)]
-struct Session {
+struct SessionState {
     last_seen: Micros,
     tls: Option<&'static str>,
 }
@@ -116,7 +136,7 @@ const MAX_DEFERRED_PER_MESSAGE: usize = 1_000;
 pub struct Correlator {
     config: CorrelatorConfig,
     messages: LruCache<QueueKey, Message>,
-    sessions: LruCache<(&'static str, u32), Session>,
+    sessions: LruCache<(&'static str, u32), SessionState>,
     /// rspamd verdicts whose queue ID has not been seen yet.
     early_rspamd: LruCache<QueueKey, &'static str>,
     /// Greylisted triplets (hash) -> first greylist time, oldest first.
@@ -181,16 +201,17 @@ impl Correlator {
         self.messages.len()
     }
 
-    /// Feeds one event. `pid` is the syslog PID of the line, `instance` its Postfix instance
-    /// label (empty for policy daemons and rspamd).
+    /// Feeds one event. `session` says how the line relates to an SMTP session, `instance` is
+    /// its Postfix instance label (empty for policy daemons and rspamd).
     pub fn handle(
         &mut self,
         ts: Micros,
         instance: &'static str,
-        pid: Option<u32>,
+        session: Session,
         event: &Event<'_>,
         out: &mut Vec<Observation>,
     ) {
+        let pid = session.pid();
         if ts > self.now {
             self.now = ts;
             self.expire(out);
@@ -219,12 +240,15 @@ impl Correlator {
                 }
             }
             Event::Client { queue_id, .. } => {
-                let tls = pid
-                    .and_then(|pid| self.sessions.get_mut(&(instance, pid)))
-                    .map_or("unknown", |s| {
-                        s.last_seen = ts;
-                        s.tls.unwrap_or("none")
-                    });
+                let tls = match session {
+                    Session::Plaintext => "none",
+                    _ => pid
+                        .and_then(|pid| self.sessions.get_mut(&(instance, pid)))
+                        .map_or("unknown", |s| {
+                            s.last_seen = ts;
+                            s.tls.unwrap_or("none")
+                        }),
+                };
                 let key = QueueKey::new(instance, queue_id);
                 let m = self.message(key, ts, out);
                 m.inbound_tls = tls;
@@ -301,9 +325,12 @@ impl Correlator {
                         found
                     }
                     None => {
-                        let tls = pid
-                            .and_then(|pid| self.sessions.peek(&(instance, pid)))
-                            .map_or("unknown", |s| s.tls.unwrap_or("none"));
+                        let tls = match session {
+                            Session::Plaintext => "none",
+                            _ => pid
+                                .and_then(|pid| self.sessions.peek(&(instance, pid)))
+                                .map_or("unknown", |s| s.tls.unwrap_or("none")),
+                        };
                         (tls, None, None)
                     }
                 };
@@ -436,7 +463,7 @@ impl Correlator {
         tls: Option<&'static str>,
         out: &mut Vec<Observation>,
     ) {
-        let s = Session {
+        let s = SessionState {
             last_seen: self.now,
             tls,
         };
@@ -632,7 +659,7 @@ mod tests {
     fn run(c: &mut Correlator, steps: &[(i64, u32, Event<'static>)]) -> Vec<Observation> {
         let mut out = Vec::new();
         for (t, pid, e) in steps {
-            c.handle(t * S, P, Some(*pid), e, &mut out);
+            c.handle(t * S, P, Session::Pid(*pid), e, &mut out);
         }
         out
     }
@@ -878,12 +905,12 @@ mod tests {
             scan_seconds: None,
         });
         let mut out = Vec::new();
-        c.handle(0, "", Some(5), &scan, &mut out);
+        c.handle(0, "", Session::Unknown, &scan, &mut out);
         for (t, e) in [
             (1, client("AAAAAA1")),
             (2, delivery("AAAAAA1", "u@d", "sent", None)),
         ] {
-            c.handle(t * S, P, Some(9), &e, &mut out);
+            c.handle(t * S, P, Session::Pid(9), &e, &mut out);
         }
         assert!(matches!(
             out.last(),

@@ -156,7 +156,7 @@ pub struct RspamdTask<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event<'a> {
     // ---- smtpd and postscreen sessions ----
-    /// smtpd `connect from host[ip]`, postscreen `CONNECT from [ip]:port to [ip]:port`.
+    /// smtpd `connect from host[ip]`.
     Connect {
         peer: Peer<'a>,
     },
@@ -191,6 +191,10 @@ pub enum Event<'a> {
     },
 
     // ---- postscreen verdicts ----
+    /// postscreen `CONNECT from [ip]:port to [ip]:port` (not an smtpd connection).
+    PostscreenConnect {
+        peer: Peer<'a>,
+    },
     PostscreenPass {
         new: bool,
         peer: Peer<'a>,

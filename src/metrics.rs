@@ -293,7 +293,7 @@ impl Metrics {
         let r = registry;
         r.register(
             "postfix_smtpd_connections",
-            "Connections accepted by smtpd (connect from) and postscreen (CONNECT)",
+            "Connections accepted by smtpd (connect from)",
             m.smtpd_connections.clone(),
         );
         r.register(
@@ -383,7 +383,7 @@ impl Metrics {
         );
         r.register(
             "postfix_postscreen_actions",
-            "postscreen verdicts (pass_new, pass_old, dnsbl, pregreet, hangup, allowlisted, denylisted)",
+            "postscreen connections and verdicts (connect, pass_new, pass_old, dnsbl, pregreet, hangup, allowlisted, denylisted)",
             m.postscreen_actions.clone(),
         );
         r.register(
@@ -685,6 +685,7 @@ impl Metrics {
             Event::PostscreenPass { new, .. } => {
                 self.postscreen(o, if *new { "pass_new" } else { "pass_old" })
             }
+            Event::PostscreenConnect { .. } => self.postscreen(o, "connect"),
             Event::PostscreenDnsbl { .. } => self.postscreen(o, "dnsbl"),
             Event::PostscreenPregreet { .. } => self.postscreen(o, "pregreet"),
             Event::PostscreenHangup { .. } => self.postscreen(o, "hangup"),

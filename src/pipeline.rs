@@ -4,11 +4,11 @@
 use prometheus_client::registry::Registry;
 
 use crate::classify::Classifier;
-use crate::correlator::{Correlator, CorrelatorConfig, Observation};
+use crate::correlator::{Correlator, CorrelatorConfig, Observation, Session};
 use crate::envelope::{self, Clock, Program};
 use crate::event::Event;
 use crate::metrics::{DEFAULT_LABEL_CAP, Metrics};
-use crate::parsers::{self, Parsed};
+use crate::parsers::{self, Daemon, Parsed};
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -104,10 +104,15 @@ impl Pipeline {
                     _ => "",
                 };
                 self.metrics.record_event(origin, &event, reason);
+                let session = match (daemon, line.pid) {
+                    (Daemon::Postscreen, _) => Session::Plaintext,
+                    (_, Some(pid)) => Session::Pid(pid),
+                    (_, None) => Session::Unknown,
+                };
                 self.correlator.handle(
                     line.timestamp,
                     origin.instance,
-                    line.pid,
+                    session,
                     &event,
                     &mut self.observations,
                 );

@@ -12,7 +12,9 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
             if let Some(rest) = message.strip_prefix("CONNECT from ") {
                 // `CONNECT from [client]:port to [server]:25`
                 let (peer, rest) = peer(rest)?;
-                return rest.starts_with(" to ").then_some(Event::Connect { peer });
+                return rest
+                    .starts_with(" to ")
+                    .then_some(Event::PostscreenConnect { peer });
             }
             other_with_client(
                 message,
@@ -194,7 +196,7 @@ mod tests {
         let cases = [
             (
                 "Feb 24 16:18:40 letterman postfix/postscreen[1234]: CONNECT from [1.2.3.4]:5678 to [5.6.7.8]:25",
-                Event::Connect {
+                Event::PostscreenConnect {
                     peer: client("1.2.3.4", "5678"),
                 },
             ),
