@@ -139,6 +139,56 @@ impl Clock {
     }
 }
 
+/// A BSD timestamp without its year: (month, day, seconds of day, microseconds).
+#[derive(Debug, Clone, Copy)]
+struct BsdTime {
+    month: u32,
+    day: u32,
+    secs: u32,
+    micros: u32,
+}
+
+/// `Mmm dd HH:MM:SS[.frac]` at the start of `b`, day padded with a space or zero (or not at
+/// all); returns it and its length.
+fn bsd_time(b: &[u8]) -> Option<(BsdTime, usize)> {
+    if b.len() < 15 {
+        return None;
+    }
+    let month = month_number(&b[0..3])?;
+    if b[3] != b' ' {
+        return None;
+    }
+    let (day, tpos) = if b[4] == b' ' {
+        (digits(&b[5..6])?, 7)
+    } else if b[5] == b' ' {
+        (digits(&b[4..5])?, 6)
+    } else {
+        (digits(&b[4..6])?, 7)
+    };
+    if !(1..=31).contains(&day) || b.get(tpos - 1) != Some(&b' ') {
+        return None;
+    }
+    let (secs, micros, tlen) = time_of_day(&b[tpos..])?;
+    Some((
+        BsdTime {
+            month,
+            day,
+            secs,
+            micros,
+        },
+        tpos + tlen,
+    ))
+}
+
+impl Clock {
+    fn stamp(&mut self, t: BsdTime) -> Micros {
+        let year = self.year_for(t.month);
+        let days = days_from_civil(year, t.month, t.day);
+        let offset = self.offset_for(days, t.secs / 3600, (year, t.month, t.day));
+        (days * 86_400 + i64::from(t.secs) - i64::from(offset)) * 1_000_000 + i64::from(t.micros)
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     let y = i64::from(year) - i64::from(month <= 2);
@@ -300,6 +350,9 @@ pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     if b.len() < 16 {
         return None;
     }
+    if b[0] == b'#' {
+        return rspamd_legacy_file(line, clock);
+    }
     if b[0].is_ascii_digit() {
         if b.get(10) == Some(&b' ') {
             return rspamd_file(line, clock);
@@ -316,30 +369,13 @@ pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
             message,
         });
     }
-    // BSD: `Mmm dd HH:MM:SS host tag: msg`, day padded with a space or zero.
-    let month = month_number(&b[0..3])?;
-    if b[3] != b' ' {
-        return None;
-    }
-    let (day, tpos) = if b[4] == b' ' {
-        (digits(&b[5..6])?, 7)
-    } else if b[5] == b' ' {
-        (digits(&b[4..5])?, 6)
-    } else {
-        (digits(&b[4..6])?, 7)
-    };
-    if !(1..=31).contains(&day) || b.get(tpos - 1) != Some(&b' ') {
-        return None;
-    }
-    let (secs, micros, tlen) = time_of_day(&b[tpos..])?;
-    let rest = line.get(tpos + tlen..)?.strip_prefix(' ')?;
+    // BSD: `Mmm dd HH:MM:SS host tag: msg`.
+    let (when, len) = bsd_time(b)?;
+    let rest = line.get(len..)?.strip_prefix(' ')?;
     let (host, rest) = split_word(rest)?;
     let (program, pid, message) = tag(rest)?;
-    let year = clock.year_for(month);
-    let days = days_from_civil(year, month, day);
-    let offset = clock.offset_for(days, secs / 3600, (year, month, day));
-    let timestamp =
-        (days * 86_400 + i64::from(secs) - i64::from(offset)) * 1_000_000 + i64::from(micros);
+    // Only a well-formed line moves the clock's year inference.
+    let timestamp = clock.stamp(when);
     Some(LogLine {
         timestamp,
         host,
@@ -385,6 +421,26 @@ fn rfc5424(rest: &str) -> Option<LogLine<'_>> {
         host: if host == "-" { "" } else { host },
         program,
         pid: digits(procid.as_bytes()),
+        message,
+    })
+}
+
+/// rspamd's own log file before 1.x: `#81123(fuzzy): May 11 19:41:54 rspamd function: msg`.
+fn rspamd_legacy_file<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
+    let rest = &line[1..];
+    let open = rest.find('(')?;
+    let pid = digits(rest[..open].as_bytes())?;
+    let after = rest[open..].find("): ")? + open + 3;
+    // `May 11 19:41:54 rspamd msg`: a BSD timestamp and the program, but no host or colon.
+    let stamped = rest.get(after..)?;
+    let (when, len) = bsd_time(stamped.as_bytes())?;
+    let message = stamped.get(len..)?.strip_prefix(" rspamd ")?;
+    let timestamp = clock.stamp(when);
+    Some(LogLine {
+        timestamp,
+        host: "",
+        program: "rspamd",
+        pid: Some(pid),
         message,
     })
 }
@@ -535,6 +591,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.timestamp, at(2018, 10, 13, 9, 34, 20) + 32_860);
+    }
+
+    #[test]
+    fn rspamd_legacy_log_file_line() {
+        let l = parse(
+            "#81123(fuzzy): May 11 19:41:54 rspamd file_log_function: Last message repeated 155 times",
+            &mut utc(),
+        )
+        .unwrap();
+        assert_eq!(l.timestamp, at(2026, 5, 11, 19, 41, 54));
+        assert_eq!((l.program, l.pid), ("rspamd", Some(81123)));
+        assert_eq!(
+            l.message,
+            "file_log_function: Last message repeated 155 times"
+        );
     }
 
     #[test]

@@ -466,6 +466,14 @@ impl Metrics {
             "Label values reported as other because the label reached its cap",
             m.overflow.clone(),
         );
+        // Series with a known, bounded label set exist from the start at 0, so that rate()
+        // and alerts work before the first event.
+        for reason in ["capacity", "expired"] {
+            let _ = m.evictions.get_or_create(&Reason { reason });
+        }
+        for (metric, label) in CAP_NAMES {
+            let _ = m.overflow.get_or_create(&OverflowLabels { metric, label });
+        }
         let build_info: Family<Version, Gauge> = Family::default();
         build_info
             .get_or_create(&Version {
@@ -515,6 +523,16 @@ impl Metrics {
 
     pub fn set_tracked(&self, n: usize) {
         self.tracked.set(n as i64);
+    }
+
+    /// Creates a source's series at 0 (serve calls this for every log it follows).
+    pub fn register_source(&self, source: &str) {
+        let label = SourceLabel {
+            source: source.to_string(),
+        };
+        let _ = self.rotations.get_or_create(&label);
+        let _ = self.source_errors.get_or_create(&label);
+        let _ = self.long_lines.get_or_create(&label);
     }
 
     pub fn source_rotated(&self, source: &str) {

@@ -140,6 +140,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     drop(tx);
 
     let alive = Arc::new(AtomicBool::new(true));
+    for s in &sources {
+        pipeline.metrics().register_source(&s.name);
+    }
     let ingest = {
         let alive = alive.clone();
         let state_file = args.state_file.clone();
