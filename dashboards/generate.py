@@ -467,10 +467,11 @@ def overview():
         target(f'sum({deliv}{{{P},status="sent"}})', "delivered"),
         target(f'sum({deliv}{{{P},status="deferred"}})', "deferred"),
         target(f'sum({deliv}{{{P},status="bounced"}})', "bounced"),
-        target(f'sum({deliv}{{{P},status="expired"}})', "expired"),
+        target(f"sum(rate(postfix_qmgr_expired_total{{{P}}}[{RI}]))", "expired"),
         target(f"sum(pflog:postfix_rejects:rate5m{{{P}}})", "rejected"),
-    ], unit="mps", desc="Messages received, recipients delivered/deferred/bounced/expired and reject lines per second "
-                        "(5 minute rates from the pflog:* recording rules).",
+    ], unit="mps", desc="Messages received, recipients delivered/deferred/bounced and reject lines per second "
+                        "(5 minute rates from the pflog:* recording rules), and messages qmgr returned to "
+                        "sender as expired (status=expired is logged by qmgr, not by the delivery agents).",
         overrides=[color_override("received", "blue"), color_override("delivered", "green"),
                    color_override("deferred", "orange"), color_override("bounced", "red"),
                    color_override("expired", "dark-red"), color_override("rejected", "purple")]), 16, 9)
