@@ -367,15 +367,15 @@ impl Correlator {
                     p.recipient.unwrap_or(""),
                 ));
                 match p.action {
-                    "greylist" => {
+                    // Only the first greylisting of a triplet starts its window.
+                    "greylist"
                         if self.triplets.peek(&triplet).is_none()
                             && self
                                 .triplets
                                 .push(triplet, ts)
-                                .is_some_and(|(k, _)| k != triplet)
-                        {
-                            out.push(Observation::Eviction { reason: "capacity" });
-                        }
+                                .is_some_and(|(k, _)| k != triplet) =>
+                    {
+                        out.push(Observation::Eviction { reason: "capacity" });
                     }
                     "pass" => {
                         self.triplets.pop(&triplet);

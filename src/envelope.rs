@@ -429,7 +429,7 @@ fn rfc5424(rest: &str) -> Option<LogLine<'_>> {
 fn rspamd_legacy_file<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     let rest = &line[1..];
     let open = rest.find('(')?;
-    let pid = digits(rest[..open].as_bytes())?;
+    let pid = digits(&rest.as_bytes()[..open])?;
     let after = rest[open..].find("): ")? + open + 3;
     // `May 11 19:41:54 rspamd msg`: a BSD timestamp and the program, but no host or colon.
     let stamped = rest.get(after..)?;
