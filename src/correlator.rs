@@ -368,12 +368,12 @@ impl Correlator {
                 ));
                 match p.action {
                     "greylist" => {
-                        if self.triplets.peek(&triplet).is_none()
+                        let evicted = self.triplets.peek(&triplet).is_none()
                             && self
                                 .triplets
                                 .push(triplet, ts)
-                                .is_some_and(|(k, _)| k != triplet)
-                        {
+                                .is_some_and(|(k, _)| k != triplet);
+                        if evicted {
                             out.push(Observation::Eviction { reason: "capacity" });
                         }
                     }
