@@ -8,6 +8,7 @@
 //! - rspamd's own log file: `2026-11-23 12:34:56 #1234(rspamd_proxy) <tag>; proxy; msg`.
 
 use chrono::{Local, NaiveDate, Offset, TimeZone};
+use memchr::{memchr, memrchr};
 
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
@@ -34,17 +35,20 @@ pub struct Program<'a> {
 
 impl<'a> Program<'a> {
     pub fn split(program: &'a str) -> Program<'a> {
-        if let Some(slash) = program.find('/') {
-            let first = &program[..slash];
-            if first.starts_with("postfix") {
-                let service = &program[slash + 1..];
-                let daemon = service.rsplit('/').next().unwrap_or(service);
-                return Program {
-                    instance: Some(first),
-                    service,
-                    daemon,
-                };
-            }
+        if program.starts_with("postfix")
+            && let Some(slash) = memchr(b'/', program.as_bytes())
+        {
+            // The instance is what precedes the first `/` (it starts with `postfix`).
+            let service = &program[slash + 1..];
+            let daemon = match memrchr(b'/', service.as_bytes()) {
+                Some(at) => &service[at + 1..],
+                None => service,
+            };
+            return Program {
+                instance: Some(&program[..slash]),
+                service,
+                daemon,
+            };
         }
         Program {
             instance: None,
@@ -308,19 +312,24 @@ fn rfc3339(s: &str) -> Option<(Micros, usize)> {
 }
 
 fn split_word(s: &str) -> Option<(&str, &str)> {
-    let end = s.find(' ')?;
+    let end = memchr(b' ', s.as_bytes())?;
     Some((&s[..end], &s[end + 1..]))
 }
 
 /// `program[pid]: message` or `program: message`.
 fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
-    let colon = rest.find(": ").or_else(|| {
-        // A message may be empty: `prog[1]:` at end of line.
-        rest.ends_with(':').then(|| rest.len() - 1)
-    })?;
+    // The tag holds no space, so it ends at the first space, which must follow its `:`; or,
+    // when the message is empty (`prog[1]:` at the end of the line), at the end.
+    let b = rest.as_bytes();
+    let colon = match memchr(b' ', b) {
+        Some(space) if space > 0 && b[space - 1] == b':' => space - 1,
+        Some(_) => return None,
+        None if rest.ends_with(':') => rest.len() - 1,
+        None => return None,
+    };
     let tag = &rest[..colon];
     let message = rest.get(colon + 2..).unwrap_or("");
-    if tag.is_empty() || tag.contains(' ') {
+    if tag.is_empty() {
         return None;
     }
     if let Some(open) = tag.find('[') {

@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
+
 /// Longest label value kept; longer values (attacker-chosen text) are cut at a char boundary.
 pub const MAX_VALUE_BYTES: usize = 128;
 
@@ -14,7 +16,10 @@ pub struct LabelCap {
     pub metric: &'static str,
     pub label: &'static str,
     max: usize,
-    values: HashSet<&'static str>,
+    /// foldhash instead of SipHash (one lookup per capped label per line): the set never holds
+    /// more than `max` values, so colliding values chosen by whoever writes the log cost at
+    /// most `max` comparisons.
+    values: HashSet<&'static str, FixedState>,
 }
 
 impl LabelCap {
@@ -23,7 +28,7 @@ impl LabelCap {
             metric,
             label,
             max,
-            values: HashSet::new(),
+            values: HashSet::with_hasher(FixedState::default()),
         }
     }
 

@@ -18,5 +18,6 @@ pub mod parsers;
 pub mod pipeline;
 pub mod replay;
 pub mod report;
+pub mod scan;
 pub mod serve;
 pub mod source;

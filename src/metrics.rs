@@ -1,9 +1,13 @@
 //! The exported metric families (see METRICS.md) and how events and correlated observations
 //! change them. Nothing here parses log text.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use foldhash::fast::FixedState;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -25,7 +29,100 @@ pub const RECIPIENT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 10
 
 pub const DEFAULT_LABEL_CAP: usize = 64;
 
-type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
+type Hist<L> = Cached<L, Histogram, fn() -> Histogram>;
+
+/// A family together with a cache of its metric handles, keyed by the *identity* of the label
+/// values (address and length of each `&'static str`) rather than their text.
+///
+/// `Family::get_or_create` takes the family's lock and SipHashes the text of every label on
+/// every call: 13% of `pflog replay`'s instructions. The label values passed here are all
+/// `&'static str` literals or values interned by [`LabelCap`] (one address per distinct value),
+/// so their addresses identify the label set, the cache holds at most as many entries as there
+/// are series (bounded by the label caps), and hashing a few addresses with foldhash is cheap.
+/// Equal text at two addresses (a literal duplicated by the compiler) only means two cache
+/// entries for the same series. A handle is an `Arc` onto the series the registry encodes, so
+/// updating the cached handle updates the family.
+pub(crate) struct Cached<L: LabelIds, M, C = fn() -> M> {
+    family: Family<L, M, C>,
+    handles: HashMap<L::Ids, M, FixedState>,
+}
+
+impl<L, M, C> Cached<L, M, C>
+where
+    L: LabelIds + Clone + Hash + Eq,
+    M: Clone,
+    C: MetricConstructor<M>,
+{
+    fn new(family: Family<L, M, C>) -> Self {
+        Cached {
+            family,
+            handles: HashMap::with_hasher(FixedState::default()),
+        }
+    }
+
+    /// The metric of `labels`, created in the family on first use.
+    fn get(&mut self, labels: L) -> &M {
+        let family = &self.family;
+        self.handles
+            .entry(labels.ids())
+            .or_insert_with(|| family.get_or_create_owned(&labels))
+    }
+}
+
+/// The identity of a label set whose values are `&'static str`: each value's address and length.
+pub(crate) trait LabelIds {
+    type Ids: Hash + Eq;
+    fn ids(&self) -> Self::Ids;
+}
+
+/// Addresses and lengths of `N` label values; equal when all are, hashed by the addresses only
+/// (one multiply each with foldhash, instead of hashing the whole array as bytes).
+#[derive(PartialEq, Eq)]
+pub(crate) struct Ids<const N: usize>([(usize, usize); N]);
+
+impl<const N: usize> Hash for Ids<N> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for (address, _) in &self.0 {
+            state.write_usize(*address);
+        }
+    }
+}
+
+macro_rules! label_ids {
+    ($($t:ident { $($f:ident),+ })*) => {$(
+        impl LabelIds for $t {
+            type Ids = Ids<{ label_ids!(@count $($f)+) }>;
+            fn ids(&self) -> Self::Ids {
+                Ids([$((self.$f.as_ptr() as usize, self.$f.len())),+])
+            }
+        }
+    )*};
+    (@count) => { 0 };
+    (@count $h:ident $($rest:ident)*) => { 1 + label_ids!(@count $($rest)*) };
+}
+
+label_ids! {
+    InstanceService { postfix_instance, service }
+    Instance { postfix_instance }
+    LostLabels { postfix_instance, service, after }
+    TlsLabels { postfix_instance, service, direction, trust, protocol, cipher }
+    SaslLabels { postfix_instance, service, method }
+    RejectLabels { postfix_instance, service, stage, code, reason }
+    MilterLabels { postfix_instance, service, stage, action }
+    StatusLabels { postfix_instance, service, status }
+    StageLabels { postfix_instance, service, stage }
+    OutcomeLabels { postfix_instance, outcome, inbound_tls }
+    OutcomeOnly { postfix_instance, outcome }
+    RspamdOutcomeLabels { postfix_instance, outcome, rspamd_action }
+    ActionReason { action, reason }
+    ActionCached { action, cached }
+    Action { action }
+    LevelLabels { postfix_instance, service, level }
+    PostscreenLabels { postfix_instance, service, action }
+    LinesLabels { program, result }
+    Reason { reason }
+    OverflowLabels { metric, label }
+}
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS.iter().copied())
@@ -206,41 +303,41 @@ const CAP_NAMES: &[(&str, &str)] = &[
 /// Every family pflog exports. Families are cheap handles onto shared state: the registry (for
 /// encoding) and this struct (for updates) see the same series.
 pub struct Metrics {
-    smtpd_connections: Family<InstanceService, Counter>,
-    lost_connections: Family<LostLabels, Counter>,
-    tls_connections: Family<TlsLabels, Counter>,
-    sasl_failures: Family<SaslLabels, Counter>,
-    rejects: Family<RejectLabels, Counter>,
-    milter_actions: Family<MilterLabels, Counter>,
-    messages_received: Family<InstanceService, Counter>,
+    smtpd_connections: Cached<InstanceService, Counter>,
+    lost_connections: Cached<LostLabels, Counter>,
+    tls_connections: Cached<TlsLabels, Counter>,
+    sasl_failures: Cached<SaslLabels, Counter>,
+    rejects: Cached<RejectLabels, Counter>,
+    milter_actions: Cached<MilterLabels, Counter>,
+    messages_received: Cached<InstanceService, Counter>,
     message_size: Hist<Instance>,
     message_recipients: Hist<Instance>,
-    deliveries: Family<StatusLabels, Counter>,
+    deliveries: Cached<StatusLabels, Counter>,
     delivery_delay: Hist<StatusLabels>,
     delivery_stage_delay: Hist<StageLabels>,
-    bounces: Family<Instance, Counter>,
-    qmgr_expired: Family<Instance, Counter>,
-    outcomes: Family<OutcomeLabels, Counter>,
-    outcomes_by_rspamd: Family<RspamdOutcomeLabels, Counter>,
+    bounces: Cached<Instance, Counter>,
+    qmgr_expired: Cached<Instance, Counter>,
+    outcomes: Cached<OutcomeLabels, Counter>,
+    outcomes_by_rspamd: Cached<RspamdOutcomeLabels, Counter>,
     end_to_end: Hist<OutcomeOnly>,
-    log_messages: Family<LevelLabels, Counter>,
-    postscreen_actions: Family<PostscreenLabels, Counter>,
+    log_messages: Cached<LevelLabels, Counter>,
+    postscreen_actions: Cached<PostscreenLabels, Counter>,
     postgrey_pass_delay: Histogram,
     postgrey_abandoned: Counter,
-    postgrey_actions: Family<ActionReason, Counter>,
-    policyd_decisions: Family<ActionCached, Counter>,
+    postgrey_actions: Cached<ActionReason, Counter>,
+    policyd_decisions: Cached<ActionCached, Counter>,
     policyd_score: Histogram,
-    rspamd_actions: Family<Action, Counter>,
+    rspamd_actions: Cached<Action, Counter>,
     rspamd_score: Hist<Action>,
     rspamd_scan: Histogram,
-    lines: Family<LinesLabels, Counter>,
+    lines: Cached<LinesLabels, Counter>,
     tracked: Gauge,
-    evictions: Family<Reason, Counter>,
+    evictions: Cached<Reason, Counter>,
     last_timestamp: Gauge<f64, AtomicU64>,
     rotations: Family<SourceLabel, Counter>,
     source_errors: Family<SourceLabel, Counter>,
     long_lines: Family<SourceLabel, Counter>,
-    overflow: Family<OverflowLabels, Counter>,
+    overflow: Cached<OverflowLabels, Counter>,
     caps: Vec<LabelCap>,
     last_ts_micros: i64,
 }
@@ -249,41 +346,41 @@ impl Metrics {
     /// Creates every family and registers it in `registry`.
     pub fn new(registry: &mut Registry, label_cap: usize) -> Metrics {
         let m = Metrics {
-            smtpd_connections: Family::default(),
-            lost_connections: Family::default(),
-            tls_connections: Family::default(),
-            sasl_failures: Family::default(),
-            rejects: Family::default(),
-            milter_actions: Family::default(),
-            messages_received: Family::default(),
-            message_size: Family::new_with_constructor(size_histogram),
-            message_recipients: Family::new_with_constructor(recipient_histogram),
-            deliveries: Family::default(),
-            delivery_delay: Family::new_with_constructor(latency_histogram),
-            delivery_stage_delay: Family::new_with_constructor(latency_histogram),
-            bounces: Family::default(),
-            qmgr_expired: Family::default(),
-            outcomes: Family::default(),
-            outcomes_by_rspamd: Family::default(),
-            end_to_end: Family::new_with_constructor(latency_histogram),
-            log_messages: Family::default(),
-            postscreen_actions: Family::default(),
+            smtpd_connections: Cached::new(Family::default()),
+            lost_connections: Cached::new(Family::default()),
+            tls_connections: Cached::new(Family::default()),
+            sasl_failures: Cached::new(Family::default()),
+            rejects: Cached::new(Family::default()),
+            milter_actions: Cached::new(Family::default()),
+            messages_received: Cached::new(Family::default()),
+            message_size: Cached::new(Family::new_with_constructor(size_histogram)),
+            message_recipients: Cached::new(Family::new_with_constructor(recipient_histogram)),
+            deliveries: Cached::new(Family::default()),
+            delivery_delay: Cached::new(Family::new_with_constructor(latency_histogram)),
+            delivery_stage_delay: Cached::new(Family::new_with_constructor(latency_histogram)),
+            bounces: Cached::new(Family::default()),
+            qmgr_expired: Cached::new(Family::default()),
+            outcomes: Cached::new(Family::default()),
+            outcomes_by_rspamd: Cached::new(Family::default()),
+            end_to_end: Cached::new(Family::new_with_constructor(latency_histogram)),
+            log_messages: Cached::new(Family::default()),
+            postscreen_actions: Cached::new(Family::default()),
             postgrey_pass_delay: latency_histogram(),
             postgrey_abandoned: Counter::default(),
-            postgrey_actions: Family::default(),
-            policyd_decisions: Family::default(),
+            postgrey_actions: Cached::new(Family::default()),
+            policyd_decisions: Cached::new(Family::default()),
             policyd_score: policyd_histogram(),
-            rspamd_actions: Family::default(),
-            rspamd_score: Family::new_with_constructor(rspamd_score_histogram),
+            rspamd_actions: Cached::new(Family::default()),
+            rspamd_score: Cached::new(Family::new_with_constructor(rspamd_score_histogram)),
             rspamd_scan: latency_histogram(),
-            lines: Family::default(),
+            lines: Cached::new(Family::default()),
             tracked: Gauge::default(),
-            evictions: Family::default(),
+            evictions: Cached::new(Family::default()),
             last_timestamp: Gauge::default(),
             rotations: Family::default(),
             source_errors: Family::default(),
             long_lines: Family::default(),
-            overflow: Family::default(),
+            overflow: Cached::new(Family::default()),
             caps: CAP_NAMES
                 .iter()
                 .map(|(m, l)| LabelCap::new(m, l, label_cap))
@@ -294,97 +391,97 @@ impl Metrics {
         r.register(
             "postfix_smtpd_connections",
             "Connections accepted by smtpd (connect from)",
-            m.smtpd_connections.clone(),
+            m.smtpd_connections.family.clone(),
         );
         r.register(
             "postfix_smtpd_lost_connections",
             "Sessions that ended without QUIT, by the last command (lost connection / timeout / too many errors after X)",
-            m.lost_connections.clone(),
+            m.lost_connections.family.clone(),
         );
         r.register(
             "postfix_tls_connections",
             "TLS connections established, inbound (smtpd) and outbound (smtp, lmtp)",
-            m.tls_connections.clone(),
+            m.tls_connections.family.clone(),
         );
         r.register(
             "postfix_smtpd_sasl_auth_failures",
             "SASL authentication failures",
-            m.sasl_failures.clone(),
+            m.sasl_failures.family.clone(),
         );
         r.register(
             "postfix_rejects",
             "Reject lines of any Postfix service, by SMTP stage, reply code and reason class",
-            m.rejects.clone(),
+            m.rejects.family.clone(),
         );
         r.register(
             "postfix_milter_actions",
             "Milter verdicts (milter-reject, milter-discard, milter-hold)",
-            m.milter_actions.clone(),
+            m.milter_actions.family.clone(),
         );
         r.register(
             "postfix_messages_received",
             "New queue IDs from smtpd client= or pickup",
-            m.messages_received.clone(),
+            m.messages_received.family.clone(),
         );
         r.register(
             "postfix_message_size_bytes",
             "Message sizes as qmgr reports them (size=)",
-            m.message_size.clone(),
+            m.message_size.family.clone(),
         );
         r.register(
             "postfix_message_recipients",
             "Recipients per message as qmgr reports them (nrcpt=)",
-            m.message_recipients.clone(),
+            m.message_recipients.family.clone(),
         );
         r.register(
             "postfix_deliveries",
             "Delivery attempts by delivery agent and status",
-            m.deliveries.clone(),
+            m.deliveries.family.clone(),
         );
         r.register(
             "postfix_delivery_delay_seconds",
             "Total delay of delivery attempts (delay=)",
-            m.delivery_delay.clone(),
+            m.delivery_delay.family.clone(),
         );
         r.register(
             "postfix_delivery_stage_delay_seconds",
             "Delays of successful deliveries by stage (delays=a/b/c/d)",
-            m.delivery_stage_delay.clone(),
+            m.delivery_stage_delay.family.clone(),
         );
         r.register(
             "postfix_bounces",
             "Sender non-delivery notifications created by bounce",
-            m.bounces.clone(),
+            m.bounces.family.clone(),
         );
         r.register(
             "postfix_qmgr_expired",
             "Messages returned to sender after the maximal queue lifetime",
-            m.qmgr_expired.clone(),
+            m.qmgr_expired.family.clone(),
         );
         r.register(
             "postfix_message_outcomes",
             "Final outcome per recipient, with the TLS protocol of the session that received the message",
-            m.outcomes.clone(),
+            m.outcomes.family.clone(),
         );
         r.register(
             "postfix_message_rspamd_outcomes",
             "Final outcome per recipient by the rspamd action taken on the message (none when rspamd did not scan it)",
-            m.outcomes_by_rspamd.clone(),
+            m.outcomes_by_rspamd.family.clone(),
         );
         r.register(
             "postfix_message_end_to_end_seconds",
             "Time from the first log line of a message to its final outcome, per recipient",
-            m.end_to_end.clone(),
+            m.end_to_end.family.clone(),
         );
         r.register(
             "postfix_log_messages",
             "Diagnostics written by Postfix programs (warning, error, fatal, panic)",
-            m.log_messages.clone(),
+            m.log_messages.family.clone(),
         );
         r.register(
             "postfix_postscreen_actions",
             "postscreen connections and verdicts (connect, pass_new, pass_old, dnsbl, pregreet, hangup, allowlisted, denylisted)",
-            m.postscreen_actions.clone(),
+            m.postscreen_actions.family.clone(),
         );
         r.register(
             "postgrey_pass_delay_seconds",
@@ -399,12 +496,12 @@ impl Metrics {
         r.register(
             "postgrey_actions",
             "postgrey decisions by action and reason",
-            m.postgrey_actions.clone(),
+            m.postgrey_actions.family.clone(),
         );
         r.register(
             "policyd_weight_decisions",
             "policyd-weight decisions",
-            m.policyd_decisions.clone(),
+            m.policyd_decisions.family.clone(),
         );
         r.register(
             "policyd_weight_score",
@@ -414,12 +511,12 @@ impl Metrics {
         r.register(
             "rspamd_actions",
             "rspamd scan results by action",
-            m.rspamd_actions.clone(),
+            m.rspamd_actions.family.clone(),
         );
         r.register(
             "rspamd_score",
             "rspamd scores by action",
-            m.rspamd_score.clone(),
+            m.rspamd_score.family.clone(),
         );
         r.register(
             "rspamd_scan_duration_seconds",
@@ -429,7 +526,7 @@ impl Metrics {
         r.register(
             "pflog_lines",
             "Log lines read, by program and result",
-            m.lines.clone(),
+            m.lines.family.clone(),
         );
         r.register(
             "pflog_tracked_messages",
@@ -439,7 +536,7 @@ impl Metrics {
         r.register(
             "pflog_correlation_evictions",
             "Correlation state dropped before completion (capacity: LRU full; expired: idle longer than the TTL in log time)",
-            m.evictions.clone(),
+            m.evictions.family.clone(),
         );
         r.register(
             "pflog_last_log_timestamp_seconds",
@@ -464,15 +561,15 @@ impl Metrics {
         r.register(
             "pflog_label_overflow",
             "Label values reported as other because the label reached its cap",
-            m.overflow.clone(),
+            m.overflow.family.clone(),
         );
         // Series with a known, bounded label set exist from the start at 0, so that rate()
         // and alerts work before the first event.
         for reason in ["capacity", "expired"] {
-            let _ = m.evictions.get_or_create(&Reason { reason });
+            let _ = m.evictions.family.get_or_create(&Reason { reason });
         }
         for (metric, label) in CAP_NAMES {
-            let _ = m.overflow.get_or_create(&OverflowLabels { metric, label });
+            let _ = m.overflow.family.get_or_create(&OverflowLabels { metric, label });
         }
         let build_info: Family<Version, Gauge> = Family::default();
         build_info
@@ -490,7 +587,7 @@ impl Metrics {
             Some(v) => v,
             None => {
                 self.overflow
-                    .get_or_create(&OverflowLabels {
+                    .get(OverflowLabels {
                         metric: c.metric,
                         label: c.label,
                     })
@@ -508,10 +605,8 @@ impl Metrics {
         }
     }
 
-    pub fn count_line(&self, program: &'static str, result: &'static str) {
-        self.lines
-            .get_or_create(&LinesLabels { program, result })
-            .inc();
+    pub fn count_line(&mut self, program: &'static str, result: &'static str) {
+        self.lines.get(LinesLabels { program, result }).inc();
     }
 
     pub fn log_timestamp(&mut self, micros: i64) {
@@ -567,14 +662,14 @@ impl Metrics {
         };
         match event {
             Event::Connect { .. } => {
-                self.smtpd_connections.get_or_create(&is).inc();
+                self.smtpd_connections.get(is).inc();
             }
             // `timeout after X` and `too many errors after X` end a session as abruptly as
             // `lost connection after X`, so all three count here.
             Event::LostConnection { after, .. } => {
                 let after = lost_after(after).unwrap_or("other");
                 self.lost_connections
-                    .get_or_create(&LostLabels {
+                    .get(LostLabels {
                         postfix_instance: o.instance,
                         service: o.service,
                         after,
@@ -585,7 +680,7 @@ impl Metrics {
                 let protocol = self.cap(Cap::TlsProtocol, tls.protocol);
                 let cipher = self.cap(Cap::TlsCipher, tls.cipher);
                 self.tls_connections
-                    .get_or_create(&TlsLabels {
+                    .get(TlsLabels {
                         postfix_instance: o.instance,
                         service: o.service,
                         direction: tls.direction.as_str(),
@@ -598,7 +693,7 @@ impl Metrics {
             Event::SaslFailure { method, .. } => {
                 let method = self.cap(Cap::SaslMethod, method);
                 self.sasl_failures
-                    .get_or_create(&SaslLabels {
+                    .get(SaslLabels {
                         postfix_instance: o.instance,
                         service: o.service,
                         method,
@@ -615,7 +710,7 @@ impl Metrics {
                             self.cap(Cap::RejectCode, r.code)
                         };
                         self.rejects
-                            .get_or_create(&RejectLabels {
+                            .get(RejectLabels {
                                 postfix_instance: o.instance,
                                 service: o.service,
                                 stage,
@@ -636,7 +731,7 @@ impl Metrics {
                 if let Some(action) = milter_action {
                     let stage = self.cap(Cap::MilterStage, r.stage);
                     self.milter_actions
-                        .get_or_create(&MilterLabels {
+                        .get(MilterLabels {
                             postfix_instance: o.instance,
                             service: o.service,
                             stage,
@@ -646,16 +741,14 @@ impl Metrics {
                 }
             }
             Event::Client { .. } | Event::Pickup { .. } => {
-                self.messages_received.get_or_create(&is).inc();
+                self.messages_received.get(is).inc();
             }
             Event::QueueActive { size, nrcpt, .. } => {
                 let i = Instance {
                     postfix_instance: o.instance,
                 };
-                self.message_size.get_or_create(&i).observe(*size as f64);
-                self.message_recipients
-                    .get_or_create(&i)
-                    .observe(f64::from(*nrcpt));
+                self.message_size.get(i).observe(*size as f64);
+                self.message_recipients.get(i).observe(f64::from(*nrcpt));
             }
             Event::Delivery(d) => {
                 let status = self.cap(Cap::DeliveryStatus, d.status);
@@ -664,9 +757,9 @@ impl Metrics {
                     service: o.service,
                     status,
                 };
-                self.deliveries.get_or_create(&labels).inc();
+                self.deliveries.get(labels).inc();
                 if let Some(delay) = d.delay {
-                    self.delivery_delay.get_or_create(&labels).observe(delay);
+                    self.delivery_delay.get(labels).observe(delay);
                 }
                 if let (Some(delays), "sent") = (d.delays, d.status) {
                     for (stage, v) in ["before_qmgr", "in_qmgr", "conn_setup", "transmission"]
@@ -674,7 +767,7 @@ impl Metrics {
                         .zip(delays)
                     {
                         self.delivery_stage_delay
-                            .get_or_create(&StageLabels {
+                            .get(StageLabels {
                                 postfix_instance: o.instance,
                                 service: o.service,
                                 stage,
@@ -688,14 +781,14 @@ impl Metrics {
                 ..
             } => {
                 self.bounces
-                    .get_or_create(&Instance {
+                    .get(Instance {
                         postfix_instance: o.instance,
                     })
                     .inc();
             }
             Event::Expired { .. } => {
                 self.qmgr_expired
-                    .get_or_create(&Instance {
+                    .get(Instance {
                         postfix_instance: o.instance,
                     })
                     .inc();
@@ -727,7 +820,7 @@ impl Metrics {
                     None => self.cap(Cap::PostgreyReason, p.reason),
                 };
                 self.postgrey_actions
-                    .get_or_create(&ActionReason { action, reason })
+                    .get(ActionReason { action, reason })
                     .inc();
                 if action == "pass"
                     && let Some(delay) = p.delay
@@ -742,7 +835,7 @@ impl Metrics {
                 rate,
             } => {
                 self.policyd_decisions
-                    .get_or_create(&ActionCached {
+                    .get(ActionCached {
                         action: policyd_action(action),
                         cached: if *cached { "true" } else { "false" },
                     })
@@ -757,17 +850,15 @@ impl Metrics {
                     Some(a) => a,
                     None => self.cap(Cap::RspamdAction, t.action),
                 };
-                self.rspamd_actions.get_or_create(&Action { action }).inc();
-                self.rspamd_score
-                    .get_or_create(&Action { action })
-                    .observe(t.score);
+                self.rspamd_actions.get(Action { action }).inc();
+                self.rspamd_score.get(Action { action }).observe(t.score);
                 if let Some(s) = t.scan_seconds {
                     self.rspamd_scan.observe(s);
                 }
             }
             Event::Other(level @ ("warning" | "error" | "fatal" | "panic")) => {
                 self.log_messages
-                    .get_or_create(&LevelLabels {
+                    .get(LevelLabels {
                         postfix_instance: o.instance,
                         service: o.service,
                         level,
@@ -778,9 +869,9 @@ impl Metrics {
         }
     }
 
-    fn postscreen(&self, o: Origin, action: &'static str) {
+    fn postscreen(&mut self, o: Origin, action: &'static str) {
         self.postscreen_actions
-            .get_or_create(&PostscreenLabels {
+            .get(PostscreenLabels {
                 postfix_instance: o.instance,
                 service: o.service,
                 action,
@@ -799,14 +890,14 @@ impl Metrics {
                 rspamd_action,
             } => {
                 self.outcomes
-                    .get_or_create(&OutcomeLabels {
+                    .get(OutcomeLabels {
                         postfix_instance: instance,
                         outcome,
                         inbound_tls,
                     })
                     .inc();
                 self.outcomes_by_rspamd
-                    .get_or_create(&RspamdOutcomeLabels {
+                    .get(RspamdOutcomeLabels {
                         postfix_instance: instance,
                         outcome,
                         rspamd_action,
@@ -814,7 +905,7 @@ impl Metrics {
                     .inc();
                 if let Some(secs) = end_to_end {
                     self.end_to_end
-                        .get_or_create(&OutcomeOnly {
+                        .get(OutcomeOnly {
                             postfix_instance: instance,
                             outcome,
                         })
@@ -825,7 +916,7 @@ impl Metrics {
                 self.postgrey_abandoned.inc();
             }
             Observation::Eviction { reason } => {
-                self.evictions.get_or_create(&Reason { reason }).inc();
+                self.evictions.get(Reason { reason }).inc();
             }
         }
     }
@@ -949,6 +1040,7 @@ mod tests {
         assert_eq!(m.cap(Cap::TlsCipher, "D"), "other");
         let n = m
             .overflow
+            .family
             .get_or_create(&OverflowLabels {
                 metric: "postfix_tls_connections_total",
                 label: "cipher",

@@ -1,6 +1,8 @@
 //! The one way through: raw line -> envelope -> event -> correlator -> metrics.
 //! `pflog serve` and `pflog replay` both feed lines to [`Pipeline::process_line`].
 
+use std::borrow::Cow;
+
 use prometheus_client::registry::Registry;
 
 use crate::classify::Classifier;
@@ -31,6 +33,17 @@ impl Default for PipelineConfig {
             label_cap: DEFAULT_LABEL_CAP,
             reject_rules: Vec::new(),
         }
+    }
+}
+
+/// A line as text: borrowed when it is valid UTF-8 (nearly always), else with U+FFFD for each
+/// invalid sequence. The same result as `String::from_utf8_lossy`, but the valid case goes
+/// through `str::from_utf8`, whose ASCII fast path is several times quicker than the chunked
+/// scan of `from_utf8_lossy` (which was 15% of all instructions in `pflog replay`).
+pub fn text_of(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
     }
 }
 
@@ -84,7 +97,7 @@ impl Pipeline {
 
     /// The timestamp of a line, read with the same clock as processing (used to merge logs).
     pub fn timestamp_of(&mut self, raw: &[u8]) -> Option<envelope::Micros> {
-        let text = String::from_utf8_lossy(raw);
+        let text = text_of(raw);
         envelope::parse(text.trim_end(), &mut self.clock).map(|l| l.timestamp)
     }
 
@@ -92,7 +105,7 @@ impl Pipeline {
     pub fn process_line(&mut self, raw: &[u8]) -> LineResult {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = String::from_utf8_lossy(raw);
+        let text = text_of(raw);
         let Some(line) = envelope::parse(&text, &mut self.clock) else {
             self.metrics.count_line("other", "unsupported");
             return LineResult::Unsupported("other");

@@ -151,7 +151,7 @@ impl SideLogs {
         while let Some(f) = self.files.last_mut() {
             match f.next_line()? {
                 Some(line) => {
-                    let text = String::from_utf8_lossy(line);
+                    let text = crate::pipeline::text_of(line);
                     // Lines without a timestamp of their own go with the previous one.
                     let ts = envelope::parse(&text, &mut self.clock)
                         .map_or(Micros::MIN, |l| l.timestamp);

@@ -6,10 +6,11 @@
 
 use crate::event::{BounceKind, Event};
 use crate::parsers::common::{is_queue_id, split_queue_id};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let (queue_id, rest) = split_queue_id(message)?;
-    let (what, notification_id) = rest.split_once(" notification: ")?;
+    let (what, notification_id) = rest.split_once_fast(" notification: ")?;
     if !is_queue_id(notification_id) {
         return None;
     }

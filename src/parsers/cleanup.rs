@@ -6,6 +6,7 @@ use super::common::{
 };
 use super::smtpd::{table_changed, with_reply_code};
 use crate::event::{Event, Reject, RejectKind};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let Some((queue_id, rest)) = split_queue_id(message) else {
@@ -21,7 +22,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some(id) = rest.strip_prefix("resent-message-id=") {
         return Some(message_id(queue_id, id));
     }
-    let (verb, action) = rest.split_once(": ")?;
+    let (verb, action) = rest.split_once_fast(": ")?;
     let reject = if let Some(check) = verb
         .strip_prefix("milter-header-")
         .or_else(|| verb.strip_prefix("milter-body-"))
@@ -64,7 +65,7 @@ fn message_id<'a>(queue_id: &'a str, value: &'a str) -> Event<'a> {
 /// The origin is `host[ip]` for smtpd mail and `local` for pickup mail (no peer then); the text
 /// after the fields is optional (`reject` always has one, with a DSN).
 fn content_check<'a>(queue_id: &'a str, kind: RejectKind, action: &'a str) -> Option<Reject<'a>> {
-    let (class, rest) = action.split_once(' ')?;
+    let (class, rest) = action.split_once_fast(" ")?;
     let stage = match class {
         "header" => "HEADER",
         "body" => "BODY",
@@ -82,7 +83,7 @@ fn content_check<'a>(queue_id: &'a str, kind: RejectKind, action: &'a str) -> Op
     let peer = content
         .rsplit_once(" from ")
         .map(|(_, origin)| origin)
-        .filter(|origin| !origin.contains(' '))
+        .filter(|origin| !origin.contains_fast(" "))
         .and_then(whole_peer);
     let (fields, text) = split_off_text(list);
     let (mut code, dsn, text) = reply(text);
@@ -123,7 +124,7 @@ fn split_off_text(list: &str) -> (&str, &str) {
                 None => value.len(),
             }
         } else {
-            value.find([' ', ':']).unwrap_or(value.len())
+            value.find_any2(b' ', b':').unwrap_or(value.len())
         };
         end += skipped + key.len() + value_len;
     }

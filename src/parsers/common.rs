@@ -1,6 +1,7 @@
 //! Small scanners shared by the daemon parsers. No regexes: these run on every line.
 
 use crate::event::{Peer, Reject, RejectKind};
+use crate::scan::Scan;
 
 /// Is `s` a Postfix queue ID? Short IDs are upper-case hex (6+ chars); long IDs
 /// (`enable_long_queue_ids`) are 10+ chars of `[0-9A-Za-z]` without vowels.
@@ -33,12 +34,12 @@ pub fn split_queue_id(message: &str) -> Option<(&str, &str)> {
 
 /// Parses a peer: `host[ip]`, `host[ip]:port` or `[ip]:port`; returns the peer and the rest.
 pub fn peer(s: &str) -> Option<(Peer<'_>, &str)> {
-    let open = s.find('[')?;
+    let open = s.find_fast("[")?;
     let host = &s[..open];
-    if host.contains(' ') {
+    if host.contains_fast(" ") {
         return None;
     }
-    let close = open + s[open..].find(']')?;
+    let close = open + s[open..].find_fast("]")?;
     let ip = &s[open + 1..close];
     let mut rest = &s[close + 1..];
     let mut port = None;
@@ -67,7 +68,7 @@ pub fn whole_peer(s: &str) -> Option<Peer<'_>> {
 pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let bytes = s.as_bytes();
     let mut from = 0;
-    while let Some(pos) = s[from..].find(key) {
+    while let Some(pos) = s[from..].find_fast(key) {
         let start = from + pos;
         let value_start = start + key.len();
         let at_boundary = start == 0 || matches!(bytes[start - 1], b' ' | b',' | b';' | b'(');
@@ -92,7 +93,7 @@ fn value_at(s: &str, start: usize) -> &str {
         }
         return inner;
     }
-    let end = rest.find([',', ' ', ';']).unwrap_or(rest.len());
+    let end = rest.find_any3(b',', b' ', b';').unwrap_or(rest.len());
     &rest[..end]
 }
 
@@ -138,7 +139,7 @@ pub fn reply(s: &str) -> (&str, Option<&str>, &str) {
         rest = s.get(4..).unwrap_or("");
     }
     let mut dsn = None;
-    let word_end = rest.find(' ').unwrap_or(rest.len());
+    let word_end = rest.find_fast(" ").unwrap_or(rest.len());
     let word = &rest[..word_end];
     if is_dsn(word) {
         dsn = Some(word);
@@ -194,17 +195,17 @@ pub fn reject_kind(verb: &str) -> Option<RejectKind> {
 pub fn fields_start(s: &str) -> Option<usize> {
     ["; from=<", "; to=<", "; proto=", "; helo=<"]
         .iter()
-        .find_map(|marker| s.rfind(marker))
+        .find_map(|marker| s.rfind_fast(marker))
 }
 
 /// Parses the part of an smtpd/postscreen/cleanup reject line after the queue ID:
 /// `reject: RCPT from host[ip]: 550 5.1.1 <x>: text; from=<a> to=<b> proto=ESMTP helo=<h>`.
 /// Also `milter-reject: END-OF-MESSAGE from host[ip]: 5.7.1 text; from=<> ...`.
 pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Reject<'a>> {
-    let colon = rest.find(": ")?;
+    let colon = rest.find_fast(": ")?;
     let kind = reject_kind(&rest[..colon])?;
     let rest = &rest[colon + 2..];
-    let (stage, rest) = rest.split_once(' ')?;
+    let (stage, rest) = rest.split_once_fast(" ")?;
     let rest = rest.strip_prefix("from ")?;
     let (peer, rest) = peer(rest)?;
     let rest = rest.strip_prefix(": ")?;

@@ -7,6 +7,7 @@
 
 use crate::event::{Delivery, Direction, Event, Tls, Trust};
 use crate::parsers::common::{number, peer, split_queue_id};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some((queue_id, rest)) = split_queue_id(message) {
@@ -25,7 +26,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
     } else if is_tls_reused(message) {
         // A cached TLS connection used again: no new handshake, so not a TLS connection to count.
         "tls_reused"
-    } else if message.contains("certificate verification failed for ") {
+    } else if message.contains_fast("certificate verification failed for ") {
         "tls_certificate_verification_failed"
     } else if message.starts_with("Host offered STARTTLS: ") {
         "starttls_offered"
@@ -89,7 +90,7 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
     let mut seen_to = false;
     let mut seen_relay = false;
     loop {
-        let eq = rest.find('=')?;
+        let eq = rest.find_fast("=")?;
         let key = &rest[..eq];
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return None;
@@ -133,16 +134,16 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
 fn next_value(s: &str) -> Option<(&str, &str)> {
     if let Some(inner) = s.strip_prefix('<') {
         let quoted = crate::parsers::common::quoted_local_part_len(inner);
-        let close = quoted + inner[quoted..].find(">, ")?;
+        let close = quoted + inner[quoted..].find_fast(">, ")?;
         return Some((&inner[..close], &inner[close + 3..]));
     }
-    let end = s.find(", ")?;
+    let end = s.find_fast(", ")?;
     Some((&s[..end], &s[end + 2..]))
 }
 
 /// `sent (250 2.0.0 Ok: queued as 4AbC)` -> (`sent`, `250 2.0.0 Ok: queued as 4AbC`).
 fn status_and_detail(s: &str) -> Option<(&str, &str)> {
-    let (status, detail) = match s.split_once(' ') {
+    let (status, detail) = match s.split_once_fast(" ") {
         Some((status, rest)) => {
             let detail = rest.strip_prefix('(')?;
             (status, detail.strip_suffix(')').unwrap_or(detail))
@@ -165,7 +166,7 @@ fn delays(s: &str) -> Option<[f64; 4]> {
 /// The next hop's queue ID in `... queued as NEWID` (Postfix and amavis replies). Other MTAs'
 /// acceptance texts (`250 OK id=1kAbc-000Abc-Ab`, `250 2.0.0 <u@d> Ab1Cd2 Saved`) name none.
 fn queued_as(detail: &str) -> Option<&str> {
-    let at = detail.find("queued as ")?;
+    let at = detail.find_fast("queued as ")?;
     let rest = &detail[at + "queued as ".len()..];
     let id = &rest[..rest.find([' ', ')', ';', ',']).unwrap_or(rest.len())];
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
@@ -191,17 +192,17 @@ fn trust(word: &str) -> Option<Trust> {
 
 /// `Verified TLS connection established to mx[ip]:25: TLSv1.3 with cipher X (256/256 bits) ...`
 fn tls_established(message: &str) -> Option<Tls<'_>> {
-    let (trust_word, rest) = message.split_once(' ')?;
+    let (trust_word, rest) = message.split_once_fast(" ")?;
     let trust = trust(trust_word)?;
     let rest = rest.strip_prefix("TLS connection established to ")?;
     let (peer, rest) = peer(rest)?;
     // Newer versions may put more between the peer and `: ` (a server name, for instance).
-    let rest = &rest[rest.find(": ")? + 2..];
-    let (protocol, rest) = rest.split_once(" with cipher ")?;
-    let (cipher, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let rest = &rest[rest.find_fast(": ")? + 2..];
+    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
+    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
     let bits = rest
         .strip_prefix('(')
-        .and_then(|b| b.split_once('/'))
+        .and_then(|b| b.split_once_fast("/"))
         .and_then(|(b, _)| b.parse().ok());
     Some(Tls {
         direction: Direction::Outbound,
@@ -214,7 +215,7 @@ fn tls_established(message: &str) -> Option<Tls<'_>> {
 }
 
 fn is_tls_reused(message: &str) -> bool {
-    message.split_once(' ').is_some_and(|(t, rest)| {
+    message.split_once_fast(" ").is_some_and(|(t, rest)| {
         trust(t).is_some() && rest.starts_with("TLS connection reused to ")
     })
 }

@@ -2,6 +2,7 @@
 //! program writes (`warning:`, `error:`, `fatal:`, `panic:`).
 
 use crate::event::Event;
+use crate::scan::Scan;
 
 /// master, anvil, scache, postfix-script, ...: every line is understood as `Other`.
 pub fn parse(message: &str) -> Option<Event<'_>> {
@@ -24,7 +25,7 @@ fn misc_kind(message: &str) -> &'static str {
 
 /// `warning: ...` and its siblings, in any Postfix program.
 pub fn diagnostic(message: &str) -> Option<Event<'_>> {
-    let level = message.split_once(": ").map(|(l, _)| l)?;
+    let level = message.split_once_fast(": ").map(|(l, _)| l)?;
     Some(Event::Other(match level {
         "warning" => "warning",
         "error" => "error",

@@ -5,11 +5,12 @@
 
 use crate::event::Event;
 use crate::parsers::common::{is_queue_id, split_queue_id};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let (queue_id, rest) = split_queue_id(message)?;
     let rest = rest.strip_prefix("uid=")?;
-    let (uid, rest) = rest.split_once(' ')?;
+    let (uid, rest) = rest.split_once_fast(" ")?;
     let uid = uid.parse().ok()?;
     let address = rest
         .strip_prefix("from=<")

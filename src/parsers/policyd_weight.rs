@@ -10,13 +10,14 @@
 
 use crate::event::Event;
 use crate::parsers::common::number;
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some(rest) = message.strip_prefix("decided action=") {
         return decision(rest);
     }
     if let Some(rest) = message.strip_prefix("weighted check:") {
-        let at = rest.rfind("rate: ")?;
+        let at = rest.rfind_fast("rate: ")?;
         let rate = number(rest[at + "rate: ".len()..].trim_end())?;
         return Some(Event::PolicydWeightScore { rate });
     }
@@ -26,20 +27,20 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
 fn decision(rest: &str) -> Option<Event<'_>> {
     // The client's HELO and addresses follow; they are free text, so the answer ends at the
     // first `; <client=`.
-    let answer = rest.find("; <client=").map_or(rest, |at| &rest[..at]);
-    let action_end = answer.find([' ', ';']).unwrap_or(answer.len());
+    let answer = rest.find_fast("; <client=").map_or(rest, |at| &rest[..at]);
+    let action_end = answer.find_any2(b' ', b';').unwrap_or(answer.len());
     let action = &answer[..action_end];
     if action.is_empty() {
         return None;
     }
     let text = &answer[action_end..];
-    let (cached, rate) = if let Some(at) = text.find("using cached result; rate:") {
+    let (cached, rate) = if let Some(at) = text.find_fast("using cached result; rate:") {
         let value = &text[at + "using cached result; rate:".len()..];
         let value = value.strip_prefix("hard:").unwrap_or(value);
         let value = value.split(';').next().unwrap_or(value).trim();
         (true, number(value))
     } else {
-        (text.contains("[cached]"), None)
+        (text.contains_fast("[cached]"), None)
     };
     Some(Event::PolicydWeightDecision {
         action,

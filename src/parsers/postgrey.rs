@@ -8,6 +8,7 @@
 
 use crate::event::{Event, PostgreyAction};
 use crate::parsers::common::{number, split_queue_id};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let (queue_id, body) = match split_queue_id(message) {
@@ -25,7 +26,7 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
         Some(at) => (&fields[..at], Some(&fields[at + 2..])),
         None => (fields, None),
     };
-    if action.is_empty() || action.contains(' ') {
+    if action.is_empty() || action.contains_fast(" ") {
         return None;
     }
     let mut a = PostgreyAction {
@@ -43,7 +44,7 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
             Some(at) => (&s[..at], Some(&s[at + 2..])),
             None => (s, None),
         };
-        let (key, value) = field.split_once('=')?;
+        let (key, value) = field.split_once_fast("=")?;
         // The first of each key wins: postgrey writes its own fields before the sender and
         // recipient, whose raw text may hold `, delay=999` or `, reason=...` of its own.
         match key {
@@ -65,7 +66,7 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
 /// Where `, key=` starts: a `, ` followed by a lower-case identifier and `=`.
 fn next_field_boundary(s: &str) -> Option<usize> {
     let mut from = 0;
-    while let Some(pos) = s[from..].find(", ") {
+    while let Some(pos) = s[from..].find_fast(", ") {
         let at = from + pos;
         let after = &s[at + 2..];
         let key_len = after

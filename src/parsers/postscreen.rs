@@ -5,6 +5,7 @@
 use super::common::{peer, smtp_reject, whole_peer};
 use super::smtpd::with_reply_code;
 use crate::event::{Event, Peer, Reject, RejectKind};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     match message.as_bytes().first()? {
@@ -35,7 +36,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
             }
             if let Some(rest) = message.strip_prefix("DNSBL rank ") {
                 // `DNSBL rank 3 for [ip]:port`
-                let (rank, client) = rest.split_once(" for ")?;
+                let (rank, client) = rest.split_once_fast(" for ")?;
                 return Some(Event::PostscreenDnsbl {
                     rank: rank.parse().ok()?,
                     peer: whole_peer(client)?,
@@ -51,7 +52,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
         }
         b'P' => {
             if let Some(rest) = message.strip_prefix("PASS ") {
-                let (age, client) = rest.split_once(' ')?;
+                let (age, client) = rest.split_once_fast(" ")?;
                 let new = match age {
                     "NEW" => true,
                     "OLD" => false,
@@ -107,7 +108,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
             )
         }
         // `cache btree:/var/lib/postfix/postscreen_cache full cleanup: retained=9 dropped=2 entries`
-        b'c' => (message.starts_with("cache ") && message.contains(" full cleanup: "))
+        b'c' => (message.starts_with("cache ") && message.contains_fast(" full cleanup: "))
             .then_some(Event::Other("cache_cleanup")),
         b'w' => {
             let rest = message.strip_prefix("warning: ")?;
@@ -134,7 +135,7 @@ fn listed(allowed: bool, client: &str) -> Option<Event<'_>> {
 
 /// The `[ip]:port` after ` from ` (followed by `:` and the greeting, or by ` in tests ...`).
 fn client_after_from(rest: &str) -> Option<Peer<'_>> {
-    let (_, client) = rest.split_once(" from ")?;
+    let (_, client) = rest.split_once_fast(" from ")?;
     peer(client).map(|(peer, _)| peer)
 }
 

@@ -5,6 +5,7 @@
 
 use crate::event::Event;
 use crate::parsers::common::split_queue_id;
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some((queue_id, action)) = split_queue_id(message) {
@@ -16,7 +17,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
             _ => None,
         };
     }
-    let (what, count) = message.split_once(": ")?;
+    let (what, count) = message.split_once_fast(": ")?;
     let is_count = count
         .strip_suffix(" messages")
         .or_else(|| count.strip_suffix(" message"))

@@ -5,6 +5,7 @@
 use crate::event::Event;
 use crate::parsers::common::split_queue_id;
 use crate::parsers::delivery;
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let (queue_id, rest) = split_queue_id(message)?;
@@ -25,13 +26,13 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
 /// `from=<s>, size=N, nrcpt=K (queue active)`. The sender is free text, so the fixed tail is
 /// found from the right.
 fn queue_active<'a>(queue_id: &'a str, rest: &'a str) -> Option<Event<'a>> {
-    let body = match rest.rfind(" (queue ") {
+    let body = match rest.rfind_fast(" (queue ") {
         Some(at) if rest.ends_with(')') => &rest[..at],
         _ => rest,
     };
-    let at = body.rfind(">, size=")?;
+    let at = body.rfind_fast(">, size=")?;
     let from = &body["from=<".len()..at];
-    let (size, nrcpt) = body[at + ">, size=".len()..].split_once(", nrcpt=")?;
+    let (size, nrcpt) = body[at + ">, size=".len()..].split_once_fast(", nrcpt=")?;
     Some(Event::QueueActive {
         queue_id,
         from,

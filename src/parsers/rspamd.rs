@@ -9,13 +9,14 @@
 
 use crate::event::{Event, RspamdTask};
 use crate::parsers::common::number;
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let body = strip_tag(message);
-    let Some((module, rest)) = body.split_once("; ") else {
+    let Some((module, rest)) = body.split_once_fast("; ") else {
         return Some(Event::Other("info"));
     };
-    let Some((function, text)) = rest.split_once(": ") else {
+    let Some((function, text)) = rest.split_once_fast(": ") else {
         return Some(Event::Other("info"));
     };
     if function == "rspamd_task_write_log" {
@@ -36,8 +37,8 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
 /// Drops the task tag (`<a1b2c3>; `); lines without a task may carry an empty one.
 fn strip_tag(message: &str) -> &str {
     if message.starts_with('<')
-        && let Some(end) = message.find(">; ")
-        && !message[1..end].contains(' ')
+        && let Some(end) = message.find_fast(">; ")
+        && !message[1..end].contains_fast(" ")
     {
         return &message[end + 3..];
     }
@@ -57,17 +58,17 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
     // ID, sender) are free text and end at the `>` followed by `, `.
     let mut rest = text;
     while !rest.starts_with('(') {
-        let (key, after) = rest.split_once(": ")?;
-        if key.is_empty() || key.len() > 16 || key.contains([',', '(', ' ']) {
+        let (key, after) = rest.split_once_fast(": ")?;
+        if key.is_empty() || key.len() > 16 || key.find_any3(b',', b'(', b' ').is_some() {
             return None;
         }
         let (value, next) = match after.strip_prefix('<') {
             Some(inner) => {
-                let close = inner.find(">, ")?;
+                let close = inner.find_fast(">, ")?;
                 (&inner[..close], &inner[close + 3..])
             }
             None => {
-                let end = after.find(", ")?;
+                let end = after.find_fast(", ")?;
                 (&after[..end], &after[end + 2..])
             }
         };
@@ -82,11 +83,11 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
         rest = next;
     }
     // `(default: F (no action): [-1.20/15.00] [SYMBOLS])`: metric name, spam flag, action.
-    let (_metric, metric) = rest[1..].split_once(": ")?;
-    let (_is_spam, metric) = metric.split_once(" (")?;
-    let (action, metric) = metric.split_once("): [")?;
-    let (scores, after_scores) = metric.split_once(']')?;
-    let (score, required) = match scores.split_once('/') {
+    let (_metric, metric) = rest[1..].split_once_fast(": ")?;
+    let (_is_spam, metric) = metric.split_once_fast(" (")?;
+    let (action, metric) = metric.split_once_fast("): [")?;
+    let (scores, after_scores) = metric.split_once_fast("]")?;
+    let (score, required) = match scores.split_once_fast("/") {
         Some((score, required)) => (score, number(required)),
         None => (scores, None),
     };
@@ -98,9 +99,9 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
         .strip_prefix(" [")
         .and_then(after_symbols)
         .unwrap_or(after_scores);
-    if let Some(at) = tail.find(", time: ") {
+    if let Some(at) = tail.find_fast(", time: ") {
         let value = &tail[at + ", time: ".len()..];
-        let value = &value[..value.find([',', ' ']).unwrap_or(value.len())];
+        let value = &value[..value.find_any2(b',', b' ').unwrap_or(value.len())];
         task.scan_seconds = seconds(value);
     }
     Some(task)

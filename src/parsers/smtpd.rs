@@ -3,6 +3,7 @@
 
 use super::common::{field, fields_start, peer, reply, smtp_reject, split_queue_id, whole_peer};
 use crate::event::{Direction, Event, Peer, Reject, RejectKind, SessionEnd, Tls, Trust};
+use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     unqueued(message)
@@ -117,7 +118,7 @@ fn proxy<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Event<'a>> {
         return Some(Event::Other("proxy_accept"));
     }
     let rest = rest.strip_prefix("proxy-reject: ")?;
-    let (stage, rest) = rest.split_once(": ")?;
+    let (stage, rest) = rest.split_once_fast(": ")?;
     let (reply_text, fields) = match fields_start(rest) {
         Some(i) => (&rest[..i], &rest[i + 2..]),
         None => (rest, ""),
@@ -152,7 +153,7 @@ fn session_end(message: &str) -> Option<Event<'_>> {
             message.strip_prefix("too many errors after ")?,
         )
     };
-    let (command, client) = rest.split_once(" from ")?;
+    let (command, client) = rest.split_once_fast(" from ")?;
     // `DATA (1234 bytes)` and `BDAT (1234 bytes)` carry the byte count after the command.
     let after = command.split(' ').next().unwrap_or(command);
     Some(Event::LostConnection {
@@ -174,7 +175,7 @@ pub(crate) fn table_changed(message: &str) -> Option<Event<'_>> {
 /// for a resumed client session and `... from host[ip] to sni.name: ...` when the client sent
 /// SNI. Public so that the delivery agents' parser can use it for the outbound form.
 pub fn tls_summary(message: &str) -> Option<Tls<'_>> {
-    let (trust, rest) = message.split_once(' ')?;
+    let (trust, rest) = message.split_once_fast(" ")?;
     let trust = match trust {
         "Anonymous" => Trust::Anonymous,
         "Untrusted" => Trust::Untrusted,
@@ -193,13 +194,13 @@ pub fn tls_summary(message: &str) -> Option<Tls<'_>> {
     let (peer, rest) = peer(rest)?;
     let rest = match rest.strip_prefix(": ") {
         Some(rest) => rest,
-        None => rest.strip_prefix(" to ")?.split_once(": ")?.1,
+        None => rest.strip_prefix(" to ")?.split_once_fast(": ")?.1,
     };
-    let (protocol, rest) = rest.split_once(" with cipher ")?;
-    let (cipher, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
+    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
     let bits = rest
         .strip_prefix('(')
-        .and_then(|r| r.split_once('/'))
+        .and_then(|r| r.split_once_fast("/"))
         .and_then(|(bits, _)| bits.parse().ok());
     Some(Tls {
         direction,
@@ -234,25 +235,25 @@ fn tls_detail(message: &str) -> Option<Event<'_>> {
 fn warning(rest: &str) -> Option<Event<'_>> {
     if let Some(names) = rest.strip_prefix("hostname ") {
         // `hostname mail.example.com does not resolve to address 192.0.2.1[: reason]`
-        let (host, rest) = names.split_once(" does not resolve to address ")?;
-        let ip = rest.split_once(": ").map_or(rest, |(ip, _)| ip);
+        let (host, rest) = names.split_once_fast(" does not resolve to address ")?;
+        let ip = rest.split_once_fast(": ").map_or(rest, |(ip, _)| ip);
         return Some(unresolved(host, ip));
     }
-    if let Some((client, rest)) = rest.split_once(": SASL ") {
+    if let Some((client, rest)) = rest.split_once_fast(": SASL ") {
         // `unknown[192.0.2.1]: SASL LOGIN authentication failed: UGFzc3dvcmQ6`
-        let (method, _) = rest.split_once(" authentication failed")?;
+        let (method, _) = rest.split_once_fast(" authentication failed")?;
         return Some(Event::SaslFailure {
             method,
             peer: whole_peer(client)?,
         });
     }
-    if let Some((ip, rest)) = rest.split_once(": hostname ") {
+    if let Some((ip, rest)) = rest.split_once_fast(": hostname ") {
         // `192.0.2.1: hostname mail.example.com verification failed: Name or service not known`
         // (the name of the address's PTR record does not resolve at all).
-        let (host, _) = rest.split_once(" verification failed")?;
+        let (host, _) = rest.split_once_fast(" verification failed")?;
         return Some(unresolved(host, ip));
     }
-    if let Some((ip, host)) = rest.split_once(": address not listed for hostname ") {
+    if let Some((ip, host)) = rest.split_once_fast(": address not listed for hostname ") {
         return Some(unresolved(host, ip));
     }
     let kind = if rest.starts_with("non-SMTP command from ") {
@@ -261,9 +262,9 @@ fn warning(rest: &str) -> Option<Event<'_>> {
         "illegal_address_syntax"
     } else if rest.starts_with("TLS library problem") {
         "tls_library_problem"
-    } else if rest.contains(": RBL lookup error") {
+    } else if rest.contains_fast(": RBL lookup error") {
         "rbl_lookup_error"
-    } else if rest.contains(" limit exceeded: ") {
+    } else if rest.contains_fast(" limit exceeded: ") {
         // anvil limits: connection rate/concurrency, message, recipient, TLS session, AUTH.
         "client_limit_exceeded"
     } else if rest.starts_with("milter ") {
