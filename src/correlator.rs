@@ -201,6 +201,26 @@ impl Correlator {
         self.messages.len()
     }
 
+    /// smtpd sessions currently tracked (connect seen, disconnect not yet).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Greylisted triplets waiting for their pass.
+    pub fn triplets(&self) -> usize {
+        self.triplets.len()
+    }
+
+    /// rspamd verdicts waiting for their queue ID's first Postfix line.
+    pub fn early_verdicts(&self) -> usize {
+        self.early_rspamd.len()
+    }
+
+    /// The configuration it was built with (capacities, TTLs).
+    pub fn config(&self) -> &CorrelatorConfig {
+        &self.config
+    }
+
     /// Feeds one event. `session` says how the line relates to an SMTP session, `instance` is
     /// its Postfix instance label (empty for policy daemons and rspamd).
     pub fn handle(

@@ -288,8 +288,11 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
 pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     let mut line = line;
     // Leading `<PRI>` as sent over the network.
+    // Bytes, not `str` slicing: the sixth byte may be inside a multi-byte character.
     if line.starts_with('<')
-        && let Some(end) = line[..line.len().min(6)].find('>')
+        && let Some(end) = line.as_bytes()[..line.len().min(6)]
+            .iter()
+            .position(|&b| b == b'>')
     {
         line = &line[end + 1..];
         if let Some(rest) = line.strip_prefix("1 ") {
@@ -422,6 +425,21 @@ mod tests {
 
     fn at(y: i32, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> Micros {
         (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000
+    }
+
+    #[test]
+    fn multibyte_char_after_a_leading_angle_bracket() {
+        // Found by the `envelope` fuzz target: `<` then a multi-byte character across byte 6
+        // panicked slicing the `<PRI>` prefix (a crash of the ingest thread on one log line).
+        for line in [
+            "<    \u{fffd}\u{fffd} >",
+            "<\u{e9}\u{e9}\u{e9}>1 x",
+            "<12\u{fffd}>Nov 23 12:34:56 h p: m",
+        ] {
+            assert_eq!(parse(line, &mut utc()), None, "{line:?}");
+        }
+        let l = parse("<34>Nov 23 12:34:56 h postfix/smtpd[1]: \u{e9}", &mut utc()).unwrap();
+        assert_eq!(l.message, "\u{e9}");
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl Pipeline {
         &self.metrics
     }
 
+    /// The correlation state (size getters for tests and soak runs).
+    pub fn correlator(&self) -> &Correlator {
+        &self.correlator
+    }
+
     /// The timestamp of a line, read with the same clock as processing (used to merge logs).
     pub fn timestamp_of(&mut self, raw: &[u8]) -> Option<envelope::Micros> {
         let text = String::from_utf8_lossy(raw);
