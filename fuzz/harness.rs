@@ -71,7 +71,9 @@ pub fn parsers(data: &[u8]) {
     let daemon = DAEMONS[usize::from(sel) % DAEMONS.len()];
     let text = String::from_utf8_lossy(rest);
     let _ = parsers::parse(daemon, &text);
-    for key in ["from", "to", "helo", "relay", "status", "orig_to", "size", "nrcpt"] {
+    for key in [
+        "from", "to", "helo", "relay", "status", "orig_to", "size", "nrcpt",
+    ] {
         if let Some(v) = common::field(&text, key) {
             assert!(is_within(&text, v));
         }

@@ -75,6 +75,19 @@ pub struct Classifier {
 impl Classifier {
     /// `user_rules` (reason, regex) come first. Errors name the bad rule.
     pub fn new(user_rules: &[(String, String)]) -> Result<Classifier, String> {
+        if user_rules.is_empty() {
+            // The built-in table compiles once per process (milliseconds), not per pipeline:
+            // tests and fuzz targets build thousands of pipelines.
+            static BUILT_IN: std::sync::OnceLock<RegexSet> = std::sync::OnceLock::new();
+            let set = BUILT_IN.get_or_init(|| {
+                RegexSet::new(DEFAULT_RULES.iter().map(|(_, p)| p))
+                    .expect("the built-in rules compile")
+            });
+            return Ok(Classifier {
+                set: set.clone(),
+                reasons: DEFAULT_RULES.iter().map(|(r, _)| *r).collect(),
+            });
+        }
         let mut patterns = Vec::new();
         let mut reasons = Vec::new();
         for (reason, pattern) in user_rules {

@@ -83,7 +83,7 @@ fn value_at(s: &str, start: usize) -> &str {
     let rest = &s[start..];
     if let Some(inner) = rest.strip_prefix('<') {
         let b = inner.as_bytes();
-        let mut i = 0;
+        let mut i = quoted_local_part_len(inner);
         while i < b.len() {
             if b[i] == b'>' && matches!(b.get(i + 1), None | Some(b',') | Some(b' ') | Some(b';')) {
                 return &inner[..i];
@@ -94,6 +94,27 @@ fn value_at(s: &str, start: usize) -> &str {
     }
     let end = rest.find([',', ' ', ';']).unwrap_or(rest.len());
     &rest[..end]
+}
+
+/// The length of the quoted local part at the start of an address in external form
+/// (`"x>, status=sent"@example.com`, the text after `<`): up to and including its closing `"`;
+/// 0 when it does not start with one (or never closes). Postfix logs addresses quoted when
+/// their local part has specials (`info_log_address_format = external`, the default), so `>`,
+/// `, ` and `=` inside the quotes are the sender's text, not separators.
+pub fn quoted_local_part_len(inner: &str) -> usize {
+    let b = inner.as_bytes();
+    if b.first() != Some(&b'"') {
+        return 0;
+    }
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    0
 }
 
 /// A number that Postfix may print as `1.2e+05`.
@@ -253,6 +274,21 @@ mod tests {
         assert_eq!(field(s, "status"), Some("sent"));
         assert_eq!(field(s, "dsn"), None);
         assert_eq!(field("from=<> to=<> proto=ESMTP helo=", "helo"), Some(""));
+    }
+
+    #[test]
+    fn quoted_local_parts_hide_separators() {
+        // An address extension is the sender's text: `>, status=...` inside the quotes must
+        // not end the value (found by tests/hostile.rs).
+        let s = r#"to=<"a>, status=bounced (550 x), b=<c\"d"@example.com>, relay=h[1.2.3.4]:25, status=sent (250 ok)"#;
+        assert_eq!(
+            field(s, "to"),
+            Some(r#""a>, status=bounced (550 x), b=<c\"d"@example.com"#)
+        );
+        assert_eq!(field(s, "relay"), Some("h[1.2.3.4]:25"));
+        assert_eq!(quoted_local_part_len(r#""a\"#), 0);
+        assert_eq!(quoted_local_part_len(r#""\""x"#), 4);
+        assert_eq!(quoted_local_part_len("plain@x"), 0);
     }
 
     #[test]

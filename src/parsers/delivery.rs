@@ -132,7 +132,8 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
 /// contain `, `: they end at the `>` that is followed by `, `.
 fn next_value(s: &str) -> Option<(&str, &str)> {
     if let Some(inner) = s.strip_prefix('<') {
-        let close = inner.find(">, ")?;
+        let quoted = crate::parsers::common::quoted_local_part_len(inner);
+        let close = quoted + inner[quoted..].find(">, ")?;
         return Some((&inner[..close], &inner[close + 3..]));
     }
     let end = s.find(", ")?;
@@ -228,6 +229,21 @@ mod tests {
             Some(Event::Delivery(d)) => d,
             other => panic!("{message:?} -> {other:?}"),
         }
+    }
+
+    #[test]
+    fn quoted_recipient_with_separators() {
+        // Found by tests/hostile.rs: an address extension (`alice+EXT@`) is the sender's text;
+        // quoted by Postfix, `>, status=...` inside it ended the address and lost the line.
+        let d = delivery_of(
+            r#"1A72E9921C4: to=<"alice+x>, status=bounced (550 no), y=<z"@vmail.test>, relay=127.0.0.1[127.0.0.1]:2424, delay=0.12, delays=0.1/0.01/0.01/0.01, dsn=2.0.0, status=sent (250 2.0.0 Saved)"#,
+        );
+        assert_eq!(
+            d.to,
+            r#""alice+x>, status=bounced (550 no), y=<z"@vmail.test"#
+        );
+        assert_eq!((d.status, d.delay), ("sent", Some(0.12)));
+        assert_eq!(d.relay, "127.0.0.1[127.0.0.1]:2424");
     }
 
     #[test]

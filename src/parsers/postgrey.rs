@@ -44,13 +44,17 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
             None => (s, None),
         };
         let (key, value) = field.split_once('=')?;
+        // The first of each key wins: postgrey writes its own fields before the sender and
+        // recipient, whose raw text may hold `, delay=999` or `, reason=...` of its own.
         match key {
-            "reason" => a.reason = value,
-            "delay" => a.delay = number(value),
-            "client_name" => a.client_name = Some(value),
-            "client_address" => a.client_address = Some(host_address(value)),
-            "sender" => a.sender = Some(value),
-            "recipient" => a.recipient = Some(value),
+            "reason" if a.reason.is_empty() => a.reason = value,
+            "delay" if a.delay.is_none() => a.delay = number(value),
+            "client_name" if a.client_name.is_none() => a.client_name = Some(value),
+            "client_address" if a.client_address.is_none() => {
+                a.client_address = Some(host_address(value))
+            }
+            "sender" if a.sender.is_none() => a.sender = Some(value),
+            "recipient" if a.recipient.is_none() => a.recipient = Some(value),
             _ => {}
         }
         rest = next;
@@ -109,6 +113,19 @@ mod tests {
             Some(Event::Postgrey(a)) => a,
             other => panic!("{message:?} -> {other:?}"),
         }
+    }
+
+    #[test]
+    fn sender_text_cannot_override_postgrey_fields() {
+        // Found by tests/hostile.rs: a sender holding `, delay=999, reason=...` replaced the
+        // pass delay and the reason postgrey wrote before it.
+        let a = verdict(
+            "action=pass, reason=triplet found, delay=42, client_name=h, client_address=192.0.2.1/32, sender=x, delay=999, reason=new, client_address=6.6.6.6@s.test, recipient=r@d.test",
+        );
+        assert_eq!((a.reason, a.delay), ("triplet found", Some(42.0)));
+        assert_eq!(a.client_address, Some("192.0.2.1"));
+        assert_eq!(a.sender, Some("x"));
+        assert_eq!(a.recipient, Some("r@d.test"));
     }
 
     #[test]

@@ -72,9 +72,11 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
             }
         };
         let known = (value != "undef" && !value.is_empty()).then_some(value);
+        // The first of each wins: the sender (`from: <...>`) after them is the client's text
+        // and may hold a `qid: <...>` of its own.
         match key {
-            "id" => task.message_id = known,
-            "qid" => task.queue_id = known,
+            "id" if task.message_id.is_none() => task.message_id = known,
+            "qid" if task.queue_id.is_none() => task.queue_id = known,
             _ => {}
         }
         rest = next;
@@ -135,6 +137,17 @@ mod tests {
             Some(Event::Rspamd(t)) => t,
             other => panic!("{message:?} -> {other:?}"),
         }
+    }
+
+    #[test]
+    fn sender_text_cannot_override_the_queue_id() {
+        // Found by tests/hostile.rs: `from: <x>, qid: <FAKE>, ...` replaced the real qid, so the
+        // verdict was joined to another message (or none).
+        let t = task_of(
+            "<63ce70>; proxy; rspamd_task_write_log: id: <m@s.test>, qid: <1A72E9921C4>, ip: 127.0.0.1, from: <x>, qid: <FAKEQID>, id: <fake@x>, ip: 6.6.6.6, from: <y@s.test>, (default: F (no action): [0.00/15.00] [X(0.00){}]), len: 252, time: 45.782ms, dns req: 0",
+        );
+        assert_eq!(t.queue_id, Some("1A72E9921C4"));
+        assert_eq!(t.message_id, Some("m@s.test"));
     }
 
     #[test]
