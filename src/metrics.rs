@@ -865,7 +865,13 @@ fn policyd_action(action: &str) -> &'static str {
         _ if action.eq_ignore_ascii_case("PREPEND") => "prepend",
         _ if action.eq_ignore_ascii_case("DUNNO") || action.eq_ignore_ascii_case("OK") => "accept",
         _ if action.eq_ignore_ascii_case("REJECT") => "reject",
-        _ if action.len() >= 5 && action[..5].eq_ignore_ascii_case("DEFER") => "defer",
+        // Bytes: the fifth byte of attacker-influenced text may be inside a character.
+        _ if upper
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"DEFER")) =>
+        {
+            "defer"
+        }
         _ => "other",
     }
 }
@@ -906,6 +912,10 @@ mod tests {
             ("defer_if_permit", "defer"),
             ("REJECT", "reject"),
             ("FILTER", "other"),
+            // Found by the `pipeline` fuzz target: a multi-byte character across byte 5
+            // panicked slicing the action (a crash of the ingest thread on one log line).
+            ("PREP\u{fffd}ND", "other"),
+            ("DEFE\u{e9}", "other"),
         ] {
             assert_eq!(policyd_action(raw), want, "{raw}");
         }
