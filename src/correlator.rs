@@ -375,7 +375,12 @@ impl Correlator {
                     match found.and_then(|key| self.messages.get_mut(&key)) {
                         Some(m) => m.rspamd_action = Some(action),
                         None => {
-                            self.early_rspamd.put(QueueKey::new("", q), action);
+                            let key = QueueKey::new("", q);
+                            if let Some((k, _)) = self.early_rspamd.push(key, action)
+                                && k != key
+                            {
+                                out.push(Observation::Eviction { reason: "capacity" });
+                            }
                         }
                     }
                 }
@@ -960,6 +965,38 @@ mod tests {
         assert!(obs.is_empty());
         let obs = run(&mut c, &[(3601, 1, Event::Other("tick"))]);
         assert_eq!(obs, vec![Observation::AbandonedTriplet]);
+    }
+
+    #[test]
+    fn early_rspamd_verdicts_dropped_at_capacity_are_counted() {
+        // Verdicts whose queue ID never shows up were dropped silently at the LRU's capacity
+        // (capacity / 10); they are correlation state too (found by tests/soak.rs).
+        let mut c = Correlator::new(CorrelatorConfig {
+            capacity: 20,
+            ..CorrelatorConfig::default()
+        });
+        let scan = |q: &'static str| {
+            Event::Rspamd(RspamdTask {
+                queue_id: Some(q),
+                message_id: None,
+                action: "no action",
+                score: 0.0,
+                required_score: None,
+                scan_seconds: None,
+            })
+        };
+        let obs = run(
+            &mut c,
+            &[
+                (0, 1, scan("AAAAAA1")),
+                (0, 1, scan("AAAAAA2")),
+                (0, 1, scan("AAAAAA2")),
+            ],
+        );
+        assert!(obs.is_empty());
+        let obs = run(&mut c, &[(0, 1, scan("AAAAAA3"))]);
+        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(c.early_verdicts(), 2);
     }
 
     #[test]
