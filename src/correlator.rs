@@ -392,15 +392,14 @@ impl Correlator {
                     p.recipient.unwrap_or(""),
                 ));
                 match p.action {
-                    "greylist" => {
+                    "greylist"
                         if self.triplets.peek(&triplet).is_none()
                             && self
                                 .triplets
                                 .push(triplet, ts)
-                                .is_some_and(|(k, _)| k != triplet)
-                        {
-                            out.push(Observation::Eviction { reason: "capacity" });
-                        }
+                                .is_some_and(|(k, _)| k != triplet) =>
+                    {
+                        out.push(Observation::Eviction { reason: "capacity" });
                     }
                     "pass" => {
                         self.triplets.pop(&triplet);

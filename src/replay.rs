@@ -101,10 +101,10 @@ pub fn replay(
     let mut count = 0u64;
     for mut main in mains {
         while let Some(line) = main.next_line()? {
-            if side.pending() {
-                if let Some(ts) = pipeline.timestamp_of(line) {
-                    side.feed_until(ts, pipeline, sampler, &mut count)?;
-                }
+            if side.pending()
+                && let Some(ts) = pipeline.timestamp_of(line)
+            {
+                side.feed_until(ts, pipeline, sampler, &mut count)?;
             }
             let r = pipeline.process_line(line);
             sampler.note(r, line, &mut stderr);
