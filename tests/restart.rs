@@ -72,6 +72,8 @@ impl Drop for Server {
 #[allow(clippy::zombie_processes)]
 fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> Server {
     let mut cmd = Command::new(BIN);
+    // `--from-start`: the first run must not race its first look at the (empty) log against
+    // the test's first lines; a saved position takes precedence over it.
     cmd.args([
         "serve",
         "--web.listen-address",
@@ -79,6 +81,7 @@ fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> S
         "--year",
         "2026",
         "--utc",
+        "--from-start",
     ])
     .arg("--state-file")
     .arg(state)
