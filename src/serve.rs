@@ -98,16 +98,24 @@ impl State {
         }
     }
 
-    /// Written atomically: a temporary file beside it, fsynced, then renamed over it.
+    /// Written atomically: a temporary file beside it (`PATH.tmp`), fsynced, renamed over it,
+    /// and the directory fsynced so that the rename itself survives a power loss.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         use std::io::Write;
-        let tmp = path.with_extension("tmp");
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)?.sync_all()
         };
         write().map_err(|e| format!("state file {}: {e}", path.display()))
     }

@@ -293,7 +293,7 @@ fn restart_case(down: Down) {
     let state = std::fs::read_to_string(&s.state).expect("state saved at shutdown");
     assert!(state.contains("\"offset\""), "{state}");
     assert!(
-        !s.state.with_extension("tmp").exists(),
+        !s.state.with_extension("state.tmp").exists(),
         "temporary state file left behind"
     );
 
