@@ -325,6 +325,26 @@ fn ingest(
     }
 }
 
+/// `process_line` never panics on any input (fuzzed); should a bug make it panic anyway, that
+/// one line is lost, not the whole ingest thread (which would freeze every metric while the
+/// process lives on). The first few are reported.
+fn process_guarded(pipeline: &mut Pipeline, line: &[u8]) {
+    use std::sync::atomic::AtomicU64;
+    static PANICS: AtomicU64 = AtomicU64::new(0);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pipeline.process_line(line);
+    }));
+    if outcome.is_err() {
+        let n = PANICS.fetch_add(1, Ordering::Relaxed);
+        if n < 10 {
+            eprintln!(
+                "pflog: bug: a line made the pipeline panic and was skipped: {:?}",
+                String::from_utf8_lossy(&line[..line.len().min(300)])
+            );
+        }
+    }
+}
+
 fn ingest_one(
     pipeline: &mut Pipeline,
     msg: SourceMsg,
@@ -339,7 +359,7 @@ fn ingest_one(
             position,
         } => {
             for line in &lines {
-                pipeline.process_line(line);
+                process_guarded(pipeline, line);
             }
             if let Some(p) = position {
                 state.files.insert(
