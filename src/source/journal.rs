@@ -93,15 +93,26 @@ pub async fn run_journal(source: usize, opts: JournalOptions, tx: Sender<SourceM
     let mut backoff = opts.backoff_min;
     loop {
         let started = Instant::now();
+        let cursor_before = cursor.clone();
         let outcome = tokio::select! {
             outcome = run_once(source, &opts, &tx, &mut cursor) => outcome,
             () = tx.closed() => return,
         };
-        let message = match outcome {
+        let mut message = match outcome {
             Ok(None) => None,
             Ok(Some(problem)) => Some(problem),
             Err(Closed) => return,
         };
+        // A cursor journalctl cannot seek to (its journal files were rotated away or vacuumed
+        // since it was saved) would fail every restart: start at the end instead.
+        if let Some(m) = &mut message
+            && cursor.is_some()
+            && cursor == cursor_before
+            && m.contains("cursor")
+        {
+            cursor = None;
+            m.push_str(" (cursor dropped: continuing at the end of the journal)");
+        }
         if !opts.follow {
             if let Some(message) = message {
                 let _ = tx.send(SourceMsg::Error { source, message }).await;
