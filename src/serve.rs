@@ -20,23 +20,71 @@ use crate::http::{self, HttpOptions};
 use crate::pipeline::Pipeline;
 use crate::source::file::{FollowOptions, follow_file};
 use crate::source::journal::follow_journal;
-use crate::source::{Position, SourceMsg};
+use crate::source::{Position, SourceMsg, Tail};
 
 /// The default log when neither `--log` nor `--journal` is given.
 pub const DEFAULT_LOG: &str = "/var/log/mail.log";
 const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// What `--state-file` keeps: per followed file, where reading stopped.
+/// What `--state-file` keeps: per followed file, where reading stopped; for the journal, the
+/// cursor of the last record read.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub files: BTreeMap<String, FilePosition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FilePosition {
     pub dev: u64,
     pub inode: u64,
     pub offset: u64,
+    /// The last bytes before `offset`, in hex (see [`Position::tail`]); absent in state files
+    /// of earlier versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tail: String,
+}
+
+impl FilePosition {
+    fn from_position(p: &Position) -> FilePosition {
+        use std::fmt::Write;
+        let mut tail = String::with_capacity(2 * Tail::MAX);
+        for b in p.tail.as_bytes() {
+            let _ = write!(tail, "{b:02x}");
+        }
+        FilePosition {
+            dev: p.dev,
+            inode: p.inode,
+            offset: p.offset,
+            tail,
+        }
+    }
+
+    fn to_position(&self) -> Result<Position, String> {
+        let hex = self.tail.as_bytes();
+        if !hex.len().is_multiple_of(2) || hex.len() > 2 * Tail::MAX {
+            return Err(format!("bad tail {:?}", self.tail));
+        }
+        let bytes = hex
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad tail {:?}", self.tail))
+            })
+            .collect::<Result<Vec<u8>, String>>()?;
+        if bytes.len() as u64 > self.offset {
+            return Err(format!("tail longer than offset {}", self.offset));
+        }
+        Ok(Position {
+            dev: self.dev,
+            inode: self.inode,
+            offset: self.offset,
+            tail: Tail::new(&bytes),
+        })
+    }
 }
 
 impl State {
@@ -50,16 +98,24 @@ impl State {
         }
     }
 
-    /// Written atomically: a temporary file beside it, fsynced, then renamed over it.
+    /// Written atomically: a temporary file beside it (`PATH.tmp`), fsynced, renamed over it,
+    /// and the directory fsynced so that the rename itself survives a power loss.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         use std::io::Write;
-        let tmp = path.with_extension("tmp");
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)?.sync_all()
         };
         write().map_err(|e| format!("state file {}: {e}", path.display()))
     }
@@ -84,6 +140,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Some(p) => State::load(p)?,
         None => State::default(),
     };
+    let mut resume_at = BTreeMap::new();
+    for (name, p) in &state.files {
+        let position = p.to_position().map_err(|e| {
+            let file = args
+                .state_file
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display();
+            format!("state file {file}: {name}: {e}")
+        })?;
+        resume_at.insert(name.clone(), position);
+    }
     let mut registry = Registry::default();
     let pipeline = Pipeline::new(args.pipeline.config(), &mut registry)?;
     let registry = Arc::new(registry);
@@ -105,11 +173,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     for path in &logs {
         let id = sources.len();
         let name = path.display().to_string();
-        let resume = state.files.get(&name).map(|p| Position {
-            dev: p.dev,
-            inode: p.inode,
-            offset: p.offset,
-        });
+        let resume = resume_at.get(&name).copied();
         tasks.push(runtime.spawn(follow_file(
             id,
             path.clone(),
@@ -129,6 +193,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             id,
             args.journal_matches.clone(),
             Vec::new(),
+            state.journal_cursor.clone(),
             tx.clone(),
         )));
         sources.push(Source {
@@ -146,10 +211,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let ingest = {
         let alive = alive.clone();
         let state_file = args.state_file.clone();
+        let handle = runtime.handle().clone();
         std::thread::Builder::new()
             .name("pflog-ingest".into())
             .spawn(move || {
-                let result = ingest(pipeline, rx, sources, state, state_file.as_deref());
+                let result = ingest(pipeline, rx, sources, state, state_file.as_deref(), &handle);
                 alive.store(false, Ordering::SeqCst);
                 result
             })
@@ -191,6 +257,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())
     });
     // Stop the sources; the ingest thread sees the channel close, saves state and returns.
+    // It is joined before the runtime shuts down: it waits on the runtime's timer.
     for t in &tasks {
         t.abort();
     }
@@ -199,10 +266,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             let _ = t.await;
         }
     });
-    runtime.shutdown_timeout(Duration::from_secs(2));
     let ingested = ingest
         .join()
-        .map_err(|_| "the ingest thread panicked".to_string())?;
+        .map_err(|_| "the ingest thread panicked".to_string());
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let ingested = ingested?;
     served.map_err(|e| format!("HTTP server on {}: {e}", args.listen_address))?;
     ingested
 }
@@ -226,52 +294,23 @@ fn ingest(
     mut sources: Vec<Source>,
     mut state: State,
     state_file: Option<&Path>,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(), String> {
     let mut last_save = Instant::now();
     let mut dirty = false;
-    while let Some(msg) = rx.blocking_recv() {
+    loop {
+        // Wake up at least once per interval, so that a position is saved even when no line
+        // follows it (a crash then re-reads at most one interval of lines).
+        let next =
+            runtime.block_on(async { tokio::time::timeout(STATE_SAVE_INTERVAL, rx.recv()).await });
+        let msg = match next {
+            Ok(Some(msg)) => Some(msg),
+            Ok(None) => break,
+            Err(_elapsed) => None,
+        };
         match msg {
-            SourceMsg::Lines {
-                source,
-                lines,
-                position,
-            } => {
-                for line in &lines {
-                    pipeline.process_line(line);
-                }
-                if let Some(p) = position {
-                    state.files.insert(
-                        sources[source].name.clone(),
-                        FilePosition {
-                            dev: p.dev,
-                            inode: p.inode,
-                            offset: p.offset,
-                        },
-                    );
-                    dirty = true;
-                }
-            }
-            SourceMsg::Rotated { source } | SourceMsg::Truncated { source } => {
-                pipeline.metrics().source_rotated(&sources[source].name);
-            }
-            SourceMsg::LineTooLong { source } => {
-                pipeline.metrics().source_long_line(&sources[source].name);
-            }
-            SourceMsg::Waiting { source } => {
-                let s = &mut sources[source];
-                if !s.waiting_reported {
-                    s.waiting_reported = true;
-                    eprintln!("pflog: waiting for {} to appear", s.name);
-                }
-            }
-            SourceMsg::Error { source, message } => {
-                let s = &mut sources[source];
-                pipeline.metrics().source_error(&s.name);
-                if s.last_error.as_deref() != Some(message.as_str()) {
-                    eprintln!("pflog: {}: {message}", s.name);
-                    s.last_error = Some(message);
-                }
-            }
+            None => {}
+            Some(msg) => ingest_one(&mut pipeline, msg, &mut sources, &mut state, &mut dirty),
         }
         if dirty && last_save.elapsed() >= STATE_SAVE_INTERVAL {
             if let Some(path) = state_file
@@ -286,5 +325,77 @@ fn ingest(
     match state_file {
         Some(path) => state.save(path),
         None => Ok(()),
+    }
+}
+
+/// `process_line` never panics on any input (fuzzed); should a bug make it panic anyway, that
+/// one line is lost, not the whole ingest thread (which would freeze every metric while the
+/// process lives on). The first few are reported.
+fn process_guarded(pipeline: &mut Pipeline, line: &[u8]) {
+    use std::sync::atomic::AtomicU64;
+    static PANICS: AtomicU64 = AtomicU64::new(0);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pipeline.process_line(line);
+    }));
+    if outcome.is_err() {
+        let n = PANICS.fetch_add(1, Ordering::Relaxed);
+        if n < 10 {
+            eprintln!(
+                "pflog: bug: a line made the pipeline panic and was skipped: {:?}",
+                String::from_utf8_lossy(&line[..line.len().min(300)])
+            );
+        }
+    }
+}
+
+fn ingest_one(
+    pipeline: &mut Pipeline,
+    msg: SourceMsg,
+    sources: &mut [Source],
+    state: &mut State,
+    dirty: &mut bool,
+) {
+    match msg {
+        SourceMsg::Lines {
+            source,
+            lines,
+            position,
+        } => {
+            for line in &lines {
+                process_guarded(pipeline, line);
+            }
+            if let Some(p) = position {
+                state.files.insert(
+                    sources[source].name.clone(),
+                    FilePosition::from_position(&p),
+                );
+                *dirty = true;
+            }
+        }
+        SourceMsg::Rotated { source } | SourceMsg::Truncated { source } => {
+            pipeline.metrics().source_rotated(&sources[source].name);
+        }
+        SourceMsg::LineTooLong { source } => {
+            pipeline.metrics().source_long_line(&sources[source].name);
+        }
+        SourceMsg::Waiting { source } => {
+            let s = &mut sources[source];
+            if !s.waiting_reported {
+                s.waiting_reported = true;
+                eprintln!("pflog: waiting for {} to appear", s.name);
+            }
+        }
+        SourceMsg::Error { source, message } => {
+            let s = &mut sources[source];
+            pipeline.metrics().source_error(&s.name);
+            if s.last_error.as_deref() != Some(message.as_str()) {
+                eprintln!("pflog: {}: {message}", s.name);
+                s.last_error = Some(message);
+            }
+        }
+        SourceMsg::JournalCursor { cursor, .. } => {
+            state.journal_cursor = Some(cursor);
+            *dirty = true;
+        }
     }
 }

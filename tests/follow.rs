@@ -312,3 +312,74 @@ async fn a_file_renamed_back_is_read_on_not_again() {
     assert_eq!(strs(&l), ["4"]);
     quiet(&mut rx).await;
 }
+
+/// A saved position in a file that was rotated while nobody followed it: its unread tail is
+/// read from the rotated file beside it (renamed with a date suffix here; compressed rotations
+/// are ignored), then the new file from its start. A copy (copytruncate) is recognised by the
+/// bytes before the offset, also when the truncated file grew past the offset again.
+#[tokio::test]
+async fn resume_finds_the_file_rotated_while_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    append(&path, b"one\ntwo\n");
+    let o = FollowOptions {
+        from_start: true,
+        ..opts()
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(follow_file(0, path.clone(), o.clone(), tx, None));
+    let (_, msgs) = collect(&mut rx, 2).await;
+    let Some(SourceMsg::Lines {
+        position: Some(pos),
+        ..
+    }) = msgs.last().cloned()
+    else {
+        panic!("no position in {msgs:?}")
+    };
+    assert_eq!((pos.offset, pos.tail.as_bytes()), (8, &b"one\ntwo\n"[..]));
+    task.abort();
+    assert_eq!(
+        timeout(Duration::from_secs(5), rx.recv()).await.unwrap(),
+        None
+    );
+
+    // Renamed away with dateext, a decoy compressed file beside it, a new file.
+    append(&path, b"three\n");
+    std::fs::rename(&path, dir.path().join("mail.log-20261124")).unwrap();
+    std::fs::write(dir.path().join("mail.log.2.gz"), b"one\ntwo\nnot this\n").unwrap();
+    append(&path, b"four\n");
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(follow_file(0, path.clone(), o.clone(), tx, Some(pos)));
+    let (lines, _) = collect(&mut rx, 2).await;
+    assert_eq!(strs(&lines), ["three", "four"]);
+    quiet(&mut rx).await;
+    task.abort();
+
+    // Copytruncate: copied, truncated, and grown past the old offset again.
+    let path = dir.path().join("other.log");
+    append(&path, b"alpha\nbeta\n");
+    let (tx, mut rx) = mpsc::channel(64);
+    let task = tokio::spawn(follow_file(0, path.clone(), o.clone(), tx, None));
+    let (_, msgs) = collect(&mut rx, 2).await;
+    let Some(SourceMsg::Lines {
+        position: Some(pos),
+        ..
+    }) = msgs.last().cloned()
+    else {
+        panic!("no position in {msgs:?}")
+    };
+    task.abort();
+    assert_eq!(
+        timeout(Duration::from_secs(5), rx.recv()).await.unwrap(),
+        None
+    );
+    append(&path, b"gamma\n");
+    std::fs::copy(&path, dir.path().join("other.log.1")).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    append(&path, b"delta-is-longer\nepsilon\n");
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(follow_file(0, path.clone(), o, tx, Some(pos)));
+    let (lines, _) = collect(&mut rx, 3).await;
+    assert_eq!(strs(&lines), ["gamma", "delta-is-longer", "epsilon"]);
+    quiet(&mut rx).await;
+}

@@ -220,3 +220,54 @@ async fn a_missing_program_is_an_error_not_a_panic() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// A saved cursor that journalctl can no longer seek to (its files vacuumed) is dropped after
+/// the first failure, so the journal is followed again from its end instead of failing forever.
+#[tokio::test]
+async fn an_unusable_saved_cursor_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("args.log");
+    let script = dir.path().join("journalctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\n\
+             case \"$*\" in *--after-cursor=*) echo 'Failed to seek to cursor: Invalid argument' >&2; exit 1;; esac\n\
+             echo '{{\"__CURSOR\":\"fresh\",\"__REALTIME_TIMESTAMP\":\"0\",\"MESSAGE\":\"m\"}}'\n\
+             exec sleep 600\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let opts = JournalOptions {
+        program: script,
+        follow: true,
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(80),
+        after_cursor: Some("s=vacuumed".into()),
+        report_cursor: true,
+        ..JournalOptions::default()
+    };
+    let (tx, mut rx) = mpsc::channel(16);
+    let task = tokio::spawn(run_journal(0, opts, tx));
+    let mut errors = Vec::new();
+    loop {
+        match timeout(Duration::from_secs(10), rx.recv()).await.unwrap() {
+            Some(SourceMsg::Error { message, .. }) => errors.push(message),
+            Some(SourceMsg::Lines { .. }) => {}
+            Some(SourceMsg::JournalCursor { cursor, .. }) => {
+                assert_eq!(cursor, "fresh");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    task.abort();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("cursor dropped"), "{}", errors[0]);
+    let args = std::fs::read_to_string(&log).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert!(args[0].contains("--after-cursor=s=vacuumed"), "{}", args[0]);
+    assert!(args[1].contains("--lines=0"), "{}", args[1]);
+}

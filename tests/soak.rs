@@ -64,10 +64,6 @@ fn sum(samples: &BTreeMap<String, f64>, prefix: &str) -> f64 {
         .sum()
 }
 
-fn count(samples: &BTreeMap<String, f64>, prefix: &str) -> usize {
-    samples.keys().filter(|k| k.starts_with(prefix)).count()
-}
-
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("status");
     status

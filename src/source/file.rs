@@ -46,14 +46,14 @@
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Sender;
 
-use super::{Position, SourceMsg};
+use super::{Position, SourceMsg, Tail};
 
 /// How to follow a file.
 #[derive(Debug, Clone)]
@@ -138,6 +138,8 @@ struct Tracked {
     offset: u64,
     /// Offset just past the last line delivered (for [`Position`]).
     committed: u64,
+    /// The last bytes before `committed` (for [`Position::tail`]).
+    committed_tail: Tail,
     splitter: Splitter,
     /// The last bytes read, to recognise the file on the next poll.
     tail: Vec<u8>,
@@ -153,6 +155,7 @@ impl Tracked {
             inode: meta.ino(),
             offset,
             committed: offset,
+            committed_tail: Tail::default(),
             splitter: Splitter::default(),
             tail: Vec::new(),
             last_data: Instant::now(),
@@ -208,7 +211,16 @@ impl Tracked {
     fn reset(&mut self) {
         self.offset = 0;
         self.committed = 0;
+        self.committed_tail = Tail::default();
         self.tail.clear();
+    }
+
+    /// Reading goes on at a saved position (whose tail was checked).
+    fn resume_at(&mut self, pos: &Position) {
+        self.offset = pos.offset;
+        self.committed = pos.offset;
+        self.committed_tail = pos.tail;
+        self.tail = pos.tail.as_bytes().to_vec();
     }
 }
 
@@ -353,8 +365,9 @@ impl Follower {
         self.started = true;
         let rotated = self.has_current;
         let mut tracked = Tracked::new(file, &meta, 0);
+        let mut predecessor = None;
         if first {
-            self.position_first(&mut tracked, &meta);
+            predecessor = self.position_first(&mut tracked, &meta);
         }
         if rotated {
             // The file being replaced starts its grace period now.
@@ -362,8 +375,17 @@ impl Follower {
                 old.last_data = Instant::now();
             }
         }
+        let found_predecessor = predecessor.is_some();
+        if let Some(p) = predecessor {
+            self.files.push(p);
+        }
         self.files.push(tracked);
         self.has_current = true;
+        if found_predecessor {
+            self.send(SourceMsg::Rotated {
+                source: self.source,
+            })?;
+        }
         if self.files.len() > MAX_OPEN_FILES {
             // Drain the oldest once more, then let it go.
             self.drain(0)?;
@@ -377,19 +399,26 @@ impl Follower {
         Ok(())
     }
 
-    /// Where reading of the file found at start begins.
-    fn position_first(&mut self, t: &mut Tracked, meta: &Metadata) {
+    /// Where reading of the file found at start begins; the file read before it, when the
+    /// saved position is in a file that was rotated away while we were not running.
+    fn position_first(&mut self, t: &mut Tracked, meta: &Metadata) -> Option<Tracked> {
         let size = meta.len();
         if let Some(pos) = self.resume.take() {
-            if pos.dev == meta.dev() && pos.inode == meta.ino() && pos.offset <= size {
-                t.offset = pos.offset;
-                t.committed = pos.offset;
+            if pos.dev == meta.dev()
+                && pos.inode == meta.ino()
+                && pos.offset <= size
+                && tail_matches(&t.file, &pos)
+            {
+                t.resume_at(&pos);
+                return None;
             }
-            // Another file (rotated while we were away) or shorter (truncated): from 0.
-            return;
+            // Another file (rotated while we were away), or this one truncated and rewritten
+            // (copytruncate, perhaps grown past the offset again): this one from 0, after the
+            // unread tail of the file the position is in, if it is still beside it.
+            return predecessor(&self.path, &pos);
         }
         if self.opts.from_start || size == 0 {
-            return;
+            return None;
         }
         t.offset = size;
         t.committed = size;
@@ -398,6 +427,7 @@ impl Follower {
         if t.file.read_exact_at(&mut last, size - 1).is_ok() && last[0] != b'\n' {
             t.splitter.discarding = true;
         }
+        None
     }
 
     /// Reads file `k` to its end; each chunk is delivered only after the older files were
@@ -422,16 +452,26 @@ impl Follower {
             for j in 0..k {
                 self.drain(j)?;
             }
-            self.deliver(k, &chunk[from..])?;
+            self.deliver(k, &chunk, from)?;
         }
     }
 
-    fn deliver(&mut self, k: usize, chunk: &[u8]) -> Result<(), Closed> {
+    /// Delivers the lines completed by `buf[from..]`; `buf` ends at the file's offset and
+    /// starts with bytes already read (up to [`TAIL`]).
+    fn deliver(&mut self, k: usize, buf: &[u8], from: usize) -> Result<(), Closed> {
         let max_line = self.opts.max_line;
         let t = &mut self.files[k];
         let mut lines = Vec::new();
-        let cut = t.splitter.push(chunk, max_line, &mut lines);
-        t.committed = t.offset - t.splitter.pending.len() as u64;
+        let cut = t.splitter.push(&buf[from..], max_line, &mut lines);
+        let pending = t.splitter.pending.len();
+        let committed = t.offset - pending as u64;
+        if committed != t.committed {
+            // A line ended in this chunk, so what is pending starts inside `buf`.
+            if let Some(end) = buf.len().checked_sub(pending) {
+                t.committed_tail = Tail::new(&buf[..end]);
+            }
+            t.committed = committed;
+        }
         self.emit(lines, cut)
     }
 
@@ -449,6 +489,7 @@ impl Follower {
                 dev: t.dev,
                 inode: t.inode,
                 offset: t.committed,
+                tail: t.committed_tail,
             })
         } else {
             None
@@ -487,6 +528,69 @@ impl Follower {
         t.splitter.finish(&mut lines);
         self.emit(lines, 0)
     }
+}
+
+/// Are the bytes before `pos.offset` in `file` the saved tail?
+fn tail_matches(file: &File, pos: &Position) -> bool {
+    let tail = pos.tail.as_bytes();
+    let Some(start) = pos.offset.checked_sub(tail.len() as u64) else {
+        return false;
+    };
+    let mut buf = vec![0u8; tail.len()];
+    file.read_exact_at(&mut buf, start).is_ok() && buf == tail
+}
+
+/// The file a saved position was in, found beside `path` after it was rotated while we were
+/// not running, positioned there: renamed (`mail.log.1`, `mail.log-20261124`: the same inode)
+/// or copied (copytruncate: another inode with the saved tail at the offset). Compressed
+/// rotations are not read.
+fn predecessor(path: &Path, pos: &Position) -> Option<Tracked> {
+    let name = path.file_name()?.to_str()?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.len() > name.len()
+                && n.starts_with(name)
+                && matches!(n.as_bytes()[name.len()], b'.' | b'-')
+                && ![".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z"]
+                    .iter()
+                    .any(|ext| n.ends_with(ext))
+        })
+        .map(|e| e.path())
+        .collect();
+    candidates.sort();
+    let mut copy = None;
+    for candidate in candidates {
+        let Ok(file) = File::open(&candidate) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() < pos.offset || !tail_matches(&file, pos) {
+            continue;
+        }
+        if meta.dev() == pos.dev && meta.ino() == pos.inode {
+            copy = Some((file, meta));
+            break;
+        }
+        // A copy is only recognised by its content.
+        if copy.is_none() && !pos.tail.as_bytes().is_empty() {
+            copy = Some((file, meta));
+        }
+    }
+    copy.map(|(file, meta)| {
+        let mut t = Tracked::new(file, &meta, 0);
+        t.resume_at(pos);
+        t
+    })
 }
 
 /// Cuts bytes into lines, holding a partial line until its `\n`.

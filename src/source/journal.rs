@@ -42,6 +42,10 @@ pub struct JournalOptions {
     /// First and longest wait before restarting a program that exited (1 s .. 60 s).
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Start after this cursor (saved by a previous run) instead of at the end.
+    pub after_cursor: Option<String>,
+    /// Send [`SourceMsg::JournalCursor`] after each read that moved the cursor.
+    pub report_cursor: bool,
 }
 
 impl Default for JournalOptions {
@@ -54,20 +58,27 @@ impl Default for JournalOptions {
             max_record: 1 << 20,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            after_cursor: None,
+            report_cursor: false,
         }
     }
 }
 
 /// Follows the journal with `journalctl --follow --output=json --all --lines=0 [matches]`
-/// (default match: [`DEFAULT_MATCH`]) until `tx` is closed or the future is dropped.
+/// (default match: [`DEFAULT_MATCH`]), or `--after-cursor=C` instead of `--lines=0` when
+/// resuming after a saved cursor, until `tx` is closed or the future is dropped; reports its
+/// cursor ([`SourceMsg::JournalCursor`]).
 pub async fn follow_journal(
     source: usize,
     matches: Vec<String>,
     extra_args: Vec<String>,
+    after_cursor: Option<String>,
     tx: Sender<SourceMsg>,
 ) {
     let mut opts = JournalOptions {
         extra_args,
+        after_cursor,
+        report_cursor: true,
         ..JournalOptions::default()
     };
     if !matches.is_empty() {
@@ -78,19 +89,30 @@ pub async fn follow_journal(
 
 /// Runs `journalctl` per `opts` and sends its records as lines; see [`JournalOptions::follow`].
 pub async fn run_journal(source: usize, opts: JournalOptions, tx: Sender<SourceMsg>) {
-    let mut cursor: Option<String> = None;
+    let mut cursor: Option<String> = opts.after_cursor.clone();
     let mut backoff = opts.backoff_min;
     loop {
         let started = Instant::now();
+        let cursor_before = cursor.clone();
         let outcome = tokio::select! {
             outcome = run_once(source, &opts, &tx, &mut cursor) => outcome,
             () = tx.closed() => return,
         };
-        let message = match outcome {
+        let mut message = match outcome {
             Ok(None) => None,
             Ok(Some(problem)) => Some(problem),
             Err(Closed) => return,
         };
+        // A cursor journalctl cannot seek to (its journal files were rotated away or vacuumed
+        // since it was saved) would fail every restart: start at the end instead.
+        if let Some(m) = &mut message
+            && cursor.is_some()
+            && cursor == cursor_before
+            && m.contains("cursor")
+        {
+            cursor = None;
+            m.push_str(" (cursor dropped: continuing at the end of the journal)");
+        }
         if !opts.follow {
             if let Some(message) = message {
                 let _ = tx.send(SourceMsg::Error { source, message }).await;
@@ -191,6 +213,7 @@ async fn run_once(
                 .map_err(|_| Closed)?;
         }
         let mut lines = Vec::with_capacity(records.len());
+        let cursor_before = opts.report_cursor.then(|| cursor.clone());
         for record in &records {
             let Ok(value) = serde_json::from_slice::<Value>(record) else {
                 continue;
@@ -210,6 +233,14 @@ async fn run_once(
             })
             .await
             .map_err(|_| Closed)?;
+        }
+        if let Some(before) = cursor_before
+            && *cursor != before
+            && let Some(c) = cursor.clone()
+        {
+            tx.send(SourceMsg::JournalCursor { source, cursor: c })
+                .await
+                .map_err(|_| Closed)?;
         }
     }
     let status = child.wait().await;

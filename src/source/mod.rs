@@ -20,6 +20,36 @@ pub struct Position {
     pub dev: u64,
     pub inode: u64,
     pub offset: u64,
+    /// The last bytes before `offset`: on resume they must still be there, else the file was
+    /// truncated and rewritten while we were away (copytruncate), even if it grew past `offset`
+    /// again; they also find that copy (`mail.log.1`) to read its unread tail from.
+    pub tail: Tail,
+}
+
+/// Up to [`Tail::MAX`] bytes, inline (so [`Position`] stays `Copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Tail {
+    len: u8,
+    bytes: [u8; Tail::MAX],
+}
+
+impl Tail {
+    pub const MAX: usize = 32;
+
+    /// The last `MAX` bytes of `b` (all of it when shorter).
+    pub fn new(b: &[u8]) -> Tail {
+        let b = &b[b.len().saturating_sub(Tail::MAX)..];
+        let mut bytes = [0u8; Tail::MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Tail {
+            len: b.len() as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// What a source reports.
@@ -46,4 +76,7 @@ pub enum SourceMsg {
     LineTooLong { source: usize },
     /// The file does not exist (yet); sent once, then polled until it appears.
     Waiting { source: usize },
+    /// The journal cursor of the last record read, after the lines of that read (only with
+    /// [`JournalOptions::report_cursor`]); store it to resume after it.
+    JournalCursor { source: usize, cursor: String },
 }

@@ -1,0 +1,477 @@
+//! The real `pflog serve` binary under load and abuse, on loopback only, bounded in count and
+//! time: lines stream into its followed file while many concurrent connections scrape it.
+//!
+//! - Load: 48 keep-alive clients plus 8 that open a connection per request, for 5 s: at least
+//!   500 requests/s in all, no error, every body a whole exposition whose line counter never
+//!   goes back, p99 latency under 1 s (generous; the measured figures are printed).
+//! - Abuse, at the same time: unknown paths 404 (`/` is the landing page, `/healthz` 200), methods other than GET/HEAD 405, request bodies
+//!   413, oversized headers 431 (or a close), a slowloris and a silent connection cut off by the
+//!   header timeout (10 s).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pflog");
+const LOAD_FOR: Duration = Duration::from_secs(5);
+const KEEP_ALIVE_CLIENTS: usize = 48;
+const ONE_SHOT_CLIENTS: usize = 8;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// The child is waited for in `Drop`.
+#[allow(clippy::zombie_processes)]
+fn serve(log: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--from-start",
+        ])
+        .arg("--log")
+        .arg(log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pflog serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("pflog serve did not report its address")
+            .expect("stderr");
+        if let Some(addr) = line.split("serving metrics on http://").nth(1) {
+            break addr.trim().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+struct Resp {
+    status: u16,
+    body: Vec<u8>,
+    close: bool,
+}
+
+/// One response: headers, then the body by Content-Length (none for HEAD).
+async fn read_response<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+    head_only: bool,
+) -> Option<Resp> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 16384];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    buf.drain(..head_end + 4);
+    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
+    let header = |name: &str| {
+        head.split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let len: usize = if head_only {
+        0
+    } else {
+        header("content-length")?.parse().ok()?
+    };
+    let close = header("connection").is_some_and(|v| v == "close");
+    while buf.len() < len {
+        let mut chunk = vec![0u8; 65536];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf.drain(..len).collect();
+    Some(Resp {
+        status,
+        body,
+        close,
+    })
+}
+
+async fn exchange(addr: &str, raw: &[u8], head_only: bool) -> Option<Resp> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    s.write_all(raw).await.ok()?;
+    let mut buf = Vec::new();
+    timeout(
+        Duration::from_secs(10),
+        read_response(&mut s, &mut buf, head_only),
+    )
+    .await
+    .ok()?
+}
+
+/// The sum of `pflog_lines_total` in an exposition; panics unless it is a whole exposition.
+fn lines_counted(body: &[u8]) -> f64 {
+    let text = std::str::from_utf8(body).expect("UTF-8 exposition");
+    assert!(text.ends_with('\n'), "cut exposition");
+    // The last family registered is always there (pflog_lines_total has no series before the
+    // first line).
+    assert!(text.contains("\npflog_build_info{"), "{text:.200}");
+    text.lines()
+        .filter(|l| l.starts_with("pflog_lines_total{"))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+                .expect("number")
+        })
+        .sum()
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+async fn keep_alive_client(addr: String, until: Instant) -> Stats {
+    let mut stats = Stats::default();
+    let mut s = match TcpStream::connect(&addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            stats.errors.push(format!("connect: {e}"));
+            return stats;
+        }
+    };
+    let mut buf = Vec::new();
+    let mut last = 0.0;
+    while Instant::now() < until {
+        let start = Instant::now();
+        if let Err(e) = s
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+        {
+            stats.errors.push(format!("write: {e}"));
+            return stats;
+        }
+        match timeout(
+            Duration::from_secs(10),
+            read_response(&mut s, &mut buf, false),
+        )
+        .await
+        {
+            Ok(Some(r)) if r.status == 200 => {
+                stats.latencies.push(start.elapsed());
+                let n = lines_counted(&r.body);
+                if n < last {
+                    stats
+                        .errors
+                        .push(format!("line count went back: {last} -> {n}"));
+                }
+                last = n;
+                if r.close {
+                    stats
+                        .errors
+                        .push("server closed a keep-alive connection".into());
+                    return stats;
+                }
+            }
+            Ok(Some(r)) => stats.errors.push(format!("status {}", r.status)),
+            Ok(None) => {
+                stats.errors.push("connection closed mid-response".into());
+                return stats;
+            }
+            Err(_) => {
+                stats.errors.push("no response within 10 s".into());
+                return stats;
+            }
+        }
+    }
+    stats
+}
+
+async fn one_shot_client(addr: String, until: Instant) -> Stats {
+    let mut stats = Stats::default();
+    while Instant::now() < until {
+        let start = Instant::now();
+        match exchange(
+            &addr,
+            b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .await
+        {
+            Some(r) if r.status == 200 => {
+                lines_counted(&r.body);
+                stats.latencies.push(start.elapsed());
+            }
+            Some(r) => stats.errors.push(format!("status {}", r.status)),
+            None => stats.errors.push("no complete response".into()),
+        }
+    }
+    stats
+}
+
+/// Reads until the server closes the connection; `None` if it is still open after `within`.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<(Duration, Vec<u8>)> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match timeout(within.saturating_sub(start.elapsed()), s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some((start.elapsed(), got)),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn abuse(addr: String) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, got: Option<u16>, want: &[u16]| {
+        if !got.is_some_and(|s| want.contains(&s)) {
+            problems.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    };
+    // `/` is the landing page, `/healthz` the health check; anything else is 404.
+    for (path, want) in [
+        ("/", 200),
+        ("/healthz", 200),
+        ("/metricsx", 404),
+        ("/metrics/", 404),
+        ("/../etc/passwd", 404),
+        ("/%00", 404),
+        ("/healthz/../metrics", 404),
+        ("/metrics?x=1", 200),
+    ] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let got = exchange(&addr, raw.as_bytes(), false)
+            .await
+            .map(|r| r.status);
+        expect(path, got, &[want]);
+    }
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "FOO",
+    ] {
+        let target = if method == "CONNECT" {
+            "localhost:9154"
+        } else {
+            "/metrics"
+        };
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let got = exchange(&addr, raw.as_bytes(), false)
+            .await
+            .map(|r| r.status);
+        expect(method, got, &[405, 400]);
+    }
+    let head = exchange(
+        &addr,
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        true,
+    )
+    .await;
+    expect("HEAD", head.map(|r| r.status), &[200]);
+    let body = exchange(
+        &addr,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        false,
+    )
+    .await;
+    expect("GET with a body", body.map(|r| r.status), &[413]);
+    let chunked = exchange(
+        &addr,
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    expect("chunked body", chunked.map(|r| r.status), &[413]);
+
+    // Oversized headers: refused (431) or the connection closed, never served.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(256 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    match closed_within(&mut s, Duration::from_secs(15)).await {
+        Some((_, got)) if got.is_empty() || got.starts_with(b"HTTP/1.1 431") => {}
+        Some((_, got)) => problems.push(format!(
+            "oversized headers answered {:?}",
+            String::from_utf8_lossy(&got[..got.len().min(40)])
+        )),
+        None => problems.push("oversized headers: connection left open".into()),
+    }
+
+    // A slowloris (a byte every 500 ms) and a silent connection: cut by the 10 s header
+    // timeout, well before 20 s.
+    let slow = {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.expect("connect");
+            let start = Instant::now();
+            let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+            for b in request {
+                if s.write_all(&[*b]).await.is_err() {
+                    return Some(start.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if start.elapsed() > Duration::from_secs(25) {
+                    return None;
+                }
+            }
+            closed_within(
+                &mut s,
+                Duration::from_secs(25).saturating_sub(start.elapsed()),
+            )
+            .await
+            .map(|_| start.elapsed())
+        })
+    };
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    match closed_within(&mut silent, Duration::from_secs(20)).await {
+        Some((after, _)) if after >= Duration::from_secs(5) => {
+            eprintln!("silent connection closed after {after:?}")
+        }
+        Some((after, _)) => problems.push(format!("silent connection closed early: {after:?}")),
+        None => problems.push("a silent connection was left open for 20 s".into()),
+    }
+    match slow.await.expect("slowloris task") {
+        Some(after) if after < Duration::from_secs(20) => {
+            eprintln!("slowloris cut after {after:?}")
+        }
+        other => problems.push(format!("slowloris not cut: {other:?}")),
+    }
+    problems
+}
+
+#[test]
+fn scrapes_under_load_and_abuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, b"").unwrap();
+    let server = serve(&log);
+
+    // Lines stream into the followed file for the whole test.
+    let fixture =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mailstack/mail.log"))
+            .expect("fixture");
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let writing = writing.clone();
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let mut written = 0usize;
+            while writing.load(Ordering::Relaxed) {
+                f.write_all(&fixture).unwrap();
+                written += fixture.iter().filter(|&&b| b == b'\n').count();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            written
+        })
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stats, problems, elapsed) = rt.block_on(async {
+        let abuse = tokio::spawn(abuse(server.addr.clone()));
+        let start = Instant::now();
+        let until = start + LOAD_FOR;
+        let mut clients = Vec::new();
+        for _ in 0..KEEP_ALIVE_CLIENTS {
+            clients.push(tokio::spawn(keep_alive_client(server.addr.clone(), until)));
+        }
+        for _ in 0..ONE_SHOT_CLIENTS {
+            clients.push(tokio::spawn(one_shot_client(server.addr.clone(), until)));
+        }
+        let mut all = Stats::default();
+        for c in clients {
+            let s = c.await.expect("client task");
+            all.latencies.extend(s.latencies);
+            all.errors.extend(s.errors);
+        }
+        let elapsed = start.elapsed();
+        let problems = timeout(Duration::from_secs(60), abuse)
+            .await
+            .expect("abuse checks finished")
+            .expect("abuse task");
+        (all, problems, elapsed)
+    });
+    writing.store(false, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+
+    let mut lat = stats.latencies.clone();
+    lat.sort();
+    let n = lat.len();
+    assert!(n > 0, "no successful scrape; errors: {:?}", stats.errors);
+    let pct = |p: f64| lat[((n as f64 * p) as usize).min(n - 1)];
+    let rate = n as f64 / elapsed.as_secs_f64();
+    eprintln!(
+        "{n} scrapes in {elapsed:.1?} ({rate:.0}/s) over {} connections; p50 {:?}, p99 {:?}, max {:?}; {written} lines written meanwhile",
+        KEEP_ALIVE_CLIENTS + ONE_SHOT_CLIENTS,
+        pct(0.50),
+        pct(0.99),
+        lat[n - 1]
+    );
+    assert!(stats.errors.is_empty(), "errors: {:?}", stats.errors);
+    assert!(problems.is_empty(), "abuse: {problems:#?}");
+    assert!(rate >= 500.0, "only {rate:.0} scrapes/s");
+    assert!(pct(0.99) < Duration::from_secs(1), "p99 {:?}", pct(0.99));
+
+    // The server is still healthy and counted every line written.
+    let final_count = rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = exchange(
+                &server.addr,
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                false,
+            )
+            .await
+            .expect("scrape after the load");
+            let got = lines_counted(&r.body) as usize;
+            if got >= written || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(final_count, written, "lines counted after the load");
+}
