@@ -282,7 +282,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     if tag.is_empty() {
         return None;
     }
-    if let Some(open) = tag.find('[') {
+    if let Some(open) = memchr(b'[', tag.as_bytes()) {
         if !tag.ends_with(']') || open == 0 {
             return None;
         }
