@@ -8,7 +8,9 @@
 //! - rspamd's own log file: `2026-11-23 12:34:56 #1234(rspamd_proxy) <tag>; proxy; msg`.
 
 use chrono::{Local, NaiveDate, Offset, TimeZone};
-use memchr::{memchr, memrchr};
+use memchr::memrchr;
+
+use crate::scan::find_byte;
 
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
@@ -36,7 +38,7 @@ pub struct Program<'a> {
 impl<'a> Program<'a> {
     pub fn split(program: &'a str) -> Program<'a> {
         if program.starts_with("postfix")
-            && let Some(slash) = memchr(b'/', program.as_bytes())
+            && let Some(slash) = find_byte(b'/', program.as_bytes())
         {
             // The instance is what precedes the first `/` (it starts with `postfix`).
             let service = &program[slash + 1..];
@@ -262,7 +264,7 @@ fn rfc3339(s: &str) -> Option<(Micros, usize)> {
 }
 
 fn split_word(s: &str) -> Option<(&str, &str)> {
-    let end = memchr(b' ', s.as_bytes())?;
+    let end = find_byte(b' ', s.as_bytes())?;
     Some((&s[..end], &s[end + 1..]))
 }
 
@@ -271,7 +273,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     // The tag holds no space, so it ends at the first space, which must follow its `:`; or,
     // when the message is empty (`prog[1]:` at the end of the line), at the end.
     let b = rest.as_bytes();
-    let colon = match memchr(b' ', b) {
+    let colon = match find_byte(b' ', b) {
         Some(space) if space > 0 && b[space - 1] == b':' => space - 1,
         Some(_) => return None,
         None if rest.ends_with(':') => rest.len() - 1,
@@ -282,7 +284,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     if tag.is_empty() {
         return None;
     }
-    if let Some(open) = memchr(b'[', tag.as_bytes()) {
+    if let Some(open) = find_byte(b'[', tag.as_bytes()) {
         if !tag.ends_with(']') || open == 0 {
             return None;
         }
