@@ -75,6 +75,8 @@ pub struct Clock {
     fixed_offset: Option<i32>,
     /// (days since epoch, hour) -> offset, so that the time zone is asked once an hour.
     cached_offset: Option<(i64, u32, i32)>,
+    /// The last date and its days since the epoch (most lines share the previous line's date).
+    cached_days: Option<((i32, u32, u32), i64)>,
 }
 
 impl Clock {
@@ -87,6 +89,19 @@ impl Clock {
             last_month: 0,
             fixed_offset: None,
             cached_offset: None,
+            cached_days: None,
+        }
+    }
+
+    /// [`days_from_civil`], remembered for the last date.
+    fn days(&mut self, year: i32, month: u32, day: u32) -> i64 {
+        match self.cached_days {
+            Some((date, days)) if date == (year, month, day) => days,
+            _ => {
+                let days = days_from_civil(year, month, day);
+                self.cached_days = Some(((year, month, day), days));
+                days
+            }
         }
     }
 
@@ -347,7 +362,7 @@ pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     let (host, rest) = split_word(rest)?;
     let (program, pid, message) = tag(rest)?;
     let year = clock.year_for(month);
-    let days = days_from_civil(year, month, day);
+    let days = clock.days(year, month, day);
     let offset = clock.offset_for(days, secs / 3600, (year, month, day));
     let timestamp =
         (days * 86_400 + i64::from(secs) - i64::from(offset)) * 1_000_000 + i64::from(micros);

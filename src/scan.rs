@@ -83,7 +83,8 @@ impl Scan for str {
         while from <= last {
             let at = from + find_byte(byte, &h[from..=last])?;
             let start = at - k;
-            if &h[start..start + n.len()] == n {
+            // The last byte first: most candidates fail there, without a call to memcmp.
+            if h[start + n.len() - 1] == n[n.len() - 1] && &h[start..start + n.len()] == n {
                 return Some(start);
             }
             from = at + 1;
