@@ -158,6 +158,17 @@ fn hash_of<T: Hash + ?Sized>(hasher: &HashSeed, value: &T) -> u64 {
 
 type HashSeed = foldhash::fast::RandomState;
 
+/// An LRU map holding at most `capacity` entries whose table grows with what it holds.
+/// (`LruCache::new` allocates the table for the whole capacity up front; its pages are then
+/// touched one by one as entries land at random slots, so resident memory crept up with the
+/// length of the log toward the full table, 2 MiB for 100k messages, instead of following
+/// the number of messages actually tracked.)
+fn bounded<K: Hash + Eq, V>(capacity: usize) -> LruCache<K, V> {
+    let mut cache = LruCache::unbounded();
+    cache.resize(nz(capacity));
+    cache
+}
+
 fn nz(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n.max(1)).expect("max(1) is non-zero")
 }
@@ -190,10 +201,10 @@ fn rspamd_label(action: &str) -> &'static str {
 impl Correlator {
     pub fn new(config: CorrelatorConfig) -> Correlator {
         Correlator {
-            messages: LruCache::new(nz(config.capacity)),
-            sessions: LruCache::new(nz(config.session_capacity)),
-            early_rspamd: LruCache::new(nz(config.capacity / 10)),
-            triplets: LruCache::new(nz(config.triplet_capacity)),
+            messages: bounded(config.capacity),
+            sessions: bounded(config.session_capacity),
+            early_rspamd: bounded(config.capacity / 10),
+            triplets: bounded(config.triplet_capacity),
             instances: Vec::new(),
             config,
             now: i64::MIN,
