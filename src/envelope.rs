@@ -8,7 +8,9 @@
 //! - rspamd's own log file: `2026-11-23 12:34:56 #1234(rspamd_proxy) <tag>; proxy; msg`.
 
 use chrono::{Local, NaiveDate, Offset, TimeZone};
-use memchr::{memchr, memrchr};
+use memchr::memrchr;
+
+use crate::scan::find_byte;
 
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
@@ -36,7 +38,7 @@ pub struct Program<'a> {
 impl<'a> Program<'a> {
     pub fn split(program: &'a str) -> Program<'a> {
         if program.starts_with("postfix")
-            && let Some(slash) = memchr(b'/', program.as_bytes())
+            && let Some(slash) = find_byte(b'/', program.as_bytes())
         {
             // The instance is what precedes the first `/` (it starts with `postfix`).
             let service = &program[slash + 1..];
@@ -73,6 +75,8 @@ pub struct Clock {
     fixed_offset: Option<i32>,
     /// (days since epoch, hour) -> offset, so that the time zone is asked once an hour.
     cached_offset: Option<(i64, u32, i32)>,
+    /// The last date and its days since the epoch (most lines share the previous line's date).
+    cached_days: Option<((i32, u32, u32), i64)>,
 }
 
 impl Clock {
@@ -85,6 +89,19 @@ impl Clock {
             last_month: 0,
             fixed_offset: None,
             cached_offset: None,
+            cached_days: None,
+        }
+    }
+
+    /// [`days_from_civil`], remembered for the last date.
+    fn days(&mut self, year: i32, month: u32, day: u32) -> i64 {
+        match self.cached_days {
+            Some((date, days)) if date == (year, month, day) => days,
+            _ => {
+                let days = days_from_civil(year, month, day);
+                self.cached_days = Some(((year, month, day), days));
+                days
+            }
         }
     }
 
@@ -187,7 +204,7 @@ fn bsd_time(b: &[u8]) -> Option<(BsdTime, usize)> {
 impl Clock {
     fn stamp(&mut self, t: BsdTime) -> Micros {
         let year = self.year_for(t.month);
-        let days = days_from_civil(year, t.month, t.day);
+        let days = self.days(year, t.month, t.day);
         let offset = self.offset_for(days, t.secs / 3600, (year, t.month, t.day));
         (days * 86_400 + i64::from(t.secs) - i64::from(offset)) * 1_000_000 + i64::from(t.micros)
     }
@@ -312,7 +329,7 @@ fn rfc3339(s: &str) -> Option<(Micros, usize)> {
 }
 
 fn split_word(s: &str) -> Option<(&str, &str)> {
-    let end = memchr(b' ', s.as_bytes())?;
+    let end = find_byte(b' ', s.as_bytes())?;
     Some((&s[..end], &s[end + 1..]))
 }
 
@@ -321,7 +338,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     // The tag holds no space, so it ends at the first space, which must follow its `:`; or,
     // when the message is empty (`prog[1]:` at the end of the line), at the end.
     let b = rest.as_bytes();
-    let colon = match memchr(b' ', b) {
+    let colon = match find_byte(b' ', b) {
         Some(space) if space > 0 && b[space - 1] == b':' => space - 1,
         Some(_) => return None,
         None if rest.ends_with(':') => rest.len() - 1,
@@ -332,7 +349,7 @@ fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
     if tag.is_empty() {
         return None;
     }
-    if let Some(open) = tag.find('[') {
+    if let Some(open) = find_byte(b'[', tag.as_bytes()) {
         if !tag.ends_with(']') || open == 0 {
             return None;
         }

@@ -599,14 +599,35 @@ impl Metrics {
 
     /// The interned instance/service labels of a program (`postfix`, `submission/smtpd`).
     pub fn origin(&mut self, instance: Option<&str>, service: &str) -> Origin {
-        Origin {
-            instance: instance.map_or("", |i| self.cap(Cap::Instance, i)),
-            service: self.cap(Cap::Service, service),
-        }
+        self.origin_checked(instance, service).0
+    }
+
+    /// [`Metrics::origin`], and whether both values were within their caps: only then does
+    /// asking again give the same labels without counting an overflow, so only then may the
+    /// caller remember the answer.
+    pub fn origin_checked(&mut self, instance: Option<&str>, service: &str) -> (Origin, bool) {
+        let mut within = true;
+        let mut cap =
+            |m: &mut Metrics, cap: Cap, value: &str| match m.caps[cap as usize].intern(value) {
+                Some(v) => v,
+                None => {
+                    within = false;
+                    m.cap(cap, value)
+                }
+            };
+        let instance = instance.map_or("", |i| cap(self, Cap::Instance, i));
+        let service = cap(self, Cap::Service, service);
+        (Origin { instance, service }, within)
     }
 
     pub fn count_line(&mut self, program: &'static str, result: &'static str) {
         self.lines.get(LinesLabels { program, result }).inc();
+    }
+
+    /// The counter of `pflog_lines_total{program, result}` (created now if new), for callers
+    /// that keep it.
+    pub fn line_counter(&mut self, program: &'static str, result: &'static str) -> Counter {
+        self.lines.get(LinesLabels { program, result }).clone()
     }
 
     pub fn log_timestamp(&mut self, micros: i64) {

@@ -10,7 +10,38 @@
 //! commonest byte of a log line. Worst case (a hostile line full of that byte) is one short
 //! comparison per byte of the line: linear in the line length for the fixed needles used here.
 
-use memchr::{memchr, memchr2, memchr3, memrchr};
+use memchr::{memchr2, memchr3, memrchr};
+
+/// How many bytes [`find_byte`] checks eight at a time before calling `memchr`: the crate's
+/// SIMD search costs a dispatch and set-up per call, more than it saves on the short distances
+/// typical of a log line (the first space, the next `[`), and the calls were 12% of replay's
+/// time when every search went to it.
+const SHORT: usize = 32;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Byte offset of the first `needle` in `hay` (as `memchr`).
+#[inline]
+pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    let pattern = LO.wrapping_mul(u64::from(needle));
+    let mut i = 0;
+    while i + 8 <= hay.len().min(SHORT) {
+        let word = u64::from_le_bytes(hay[i..i + 8].try_into().expect("eight bytes"));
+        let x = word ^ pattern;
+        // The lowest byte flagged here is the first zero byte of x (higher flags may be
+        // borrows, but the lowest one never is).
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i >= SHORT {
+        return memchr::memchr(needle, &hay[i..]).map(|at| i + at);
+    }
+    hay[i..].iter().position(|&b| b == needle).map(|at| i + at)
+}
 
 /// The needle's byte to scan for and its index in the needle.
 fn anchor(needle: &[u8]) -> (usize, u8) {
@@ -41,7 +72,7 @@ impl Scan for str {
         let (h, n) = (self.as_bytes(), needle.as_bytes());
         match n.len() {
             0 => return Some(0),
-            1 => return memchr(n[0], h),
+            1 => return find_byte(n[0], h),
             _ if n.len() > h.len() => return None,
             _ => {}
         }
@@ -50,9 +81,10 @@ impl Scan for str {
         let last = h.len() - n.len() + k;
         let mut from = k;
         while from <= last {
-            let at = from + memchr(byte, &h[from..=last])?;
+            let at = from + find_byte(byte, &h[from..=last])?;
             let start = at - k;
-            if &h[start..start + n.len()] == n {
+            // The last byte first: most candidates fail there, without a call to memcmp.
+            if h[start + n.len() - 1] == n[n.len() - 1] && &h[start..start + n.len()] == n {
                 return Some(start);
             }
             from = at + 1;
@@ -151,6 +183,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn find_byte_is_memchr(h in proptest::collection::vec(0u8..=255, 0..100), b in 0u8..=255, at in 0usize..100) {
+            let mut h = h;
+            if at < h.len() {
+                h[at] = b;
+            }
+            prop_assert_eq!(find_byte(b, &h), memchr::memchr(b, &h));
+            prop_assert_eq!(find_byte(b, &h[h.len().min(3)..]), memchr::memchr(b, &h[h.len().min(3)..]));
+        }
+
         #[test]
         fn same_as_std(h in "[ a:;,<>=é]{0,40}", n in "[ a:;,<>=é]{0,5}") {
             prop_assert_eq!(h.find_fast(&n), h.find(n.as_str()));

@@ -608,7 +608,7 @@ impl Splitter {
         let max_line = max_line.max(1);
         let mut cut = 0;
         while !data.is_empty() {
-            let (piece, complete) = match data.iter().position(|&b| b == b'\n') {
+            let (piece, complete) = match memchr::memchr(b'\n', data) {
                 Some(nl) => (&data[..nl], true),
                 None => (data, false),
             };
