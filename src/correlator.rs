@@ -114,15 +114,108 @@ impl QueueKey {
     }
 }
 
+/// One tracked message: 48 bytes (it was 88, with two `&'static str` labels and a `Vec`), as
+/// up to `--capacity` of them are held.
 #[derive(Debug)]
 struct Message {
     first_seen: Micros,
     last_seen: Micros,
-    inbound_tls: &'static str,
     message_id_hash: Option<u64>,
     /// Recipients whose last attempt was deferred (hashes; bounded per message).
-    deferred: Vec<u64>,
-    rspamd_action: Option<&'static str>,
+    deferred: Deferred,
+    /// Index in [`TLS_LABELS`].
+    tls: u8,
+    /// 0: none; else 1 + index in [`RSPAMD_LABELS`].
+    rspamd: u8,
+}
+
+/// Every value `inbound_tls` takes: "unknown", "none", "local" and [`tls_label`]'s.
+const TLS_LABELS: [&str; 9] = [
+    "unknown", "none", "local", "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "other",
+];
+/// Every value [`rspamd_label`] gives.
+const RSPAMD_LABELS: [&str; 7] = [
+    "no_action",
+    "greylist",
+    "add_header",
+    "rewrite_subject",
+    "soft_reject",
+    "reject",
+    "other",
+];
+
+fn index_of(labels: &[&str], value: &str) -> u8 {
+    // Values outside the set cannot occur (they are the literals above); `other` would be their
+    // label in any case.
+    labels
+        .iter()
+        .position(|l| *l == value)
+        .unwrap_or(labels.len() - 1) as u8
+}
+
+impl Message {
+    fn new(ts: Micros, rspamd_action: Option<&'static str>) -> Message {
+        let mut m = Message {
+            first_seen: ts,
+            last_seen: ts,
+            message_id_hash: None,
+            deferred: Deferred::default(),
+            tls: 0,
+            rspamd: 0,
+        };
+        m.set_rspamd_action(rspamd_action);
+        m
+    }
+
+    fn inbound_tls(&self) -> &'static str {
+        TLS_LABELS[usize::from(self.tls)]
+    }
+
+    fn set_inbound_tls(&mut self, tls: &'static str) {
+        self.tls = index_of(&TLS_LABELS, tls);
+    }
+
+    fn rspamd_action(&self) -> Option<&'static str> {
+        usize::from(self.rspamd)
+            .checked_sub(1)
+            .map(|i| RSPAMD_LABELS[i])
+    }
+
+    fn set_rspamd_action(&mut self, action: Option<&'static str>) {
+        self.rspamd = action.map_or(0, |a| index_of(&RSPAMD_LABELS, a) + 1);
+    }
+}
+
+/// Hashes of deferred recipients; no allocation (and 8 bytes) for the many messages with none.
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // On purpose: 8 bytes in every message instead of a 24-byte Vec.
+struct Deferred(Option<Box<Vec<u64>>>);
+
+impl Deferred {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    fn contains(&self, recipient: &u64) -> bool {
+        self.0.as_ref().is_some_and(|v| v.contains(recipient))
+    }
+
+    fn push(&mut self, recipient: u64) {
+        self.0.get_or_insert_with(Default::default).push(recipient);
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&u64) -> bool) {
+        if let Some(v) = &mut self.0 {
+            v.retain(keep);
+            if v.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -287,13 +380,13 @@ impl Correlator {
                 };
                 let key = QueueKey::new(instance, queue_id);
                 let m = self.message(key, ts, out);
-                m.inbound_tls = tls;
+                m.set_inbound_tls(tls);
             }
             Event::Pickup { queue_id, .. } => {
                 let key = QueueKey::new(instance, queue_id);
                 let m = self.message(key, ts, out);
-                if m.inbound_tls == "unknown" {
-                    m.inbound_tls = "local";
+                if m.inbound_tls() == "unknown" {
+                    m.set_inbound_tls("local");
                 }
             }
             Event::Bounce {
@@ -302,7 +395,7 @@ impl Correlator {
                 // The notification is mail Postfix makes itself.
                 let key = QueueKey::new(instance, notification_id);
                 let m = self.message(key, ts, out);
-                m.inbound_tls = "local";
+                m.set_inbound_tls("local");
                 self.touch(instance, queue_id_of(event), ts, out);
             }
             Event::MessageId {
@@ -324,7 +417,7 @@ impl Correlator {
                 let m = self.message(key, ts, out);
                 let n = m.deferred.len().max(1);
                 m.deferred.clear();
-                let (tls, first, rspamd) = (m.inbound_tls, m.first_seen, m.rspamd_action);
+                let (tls, first, rspamd) = (m.inbound_tls(), m.first_seen, m.rspamd_action());
                 for _ in 0..n {
                     out.push(outcome(instance, "expired", tls, Some(ts - first), rspamd));
                 }
@@ -353,7 +446,7 @@ impl Correlator {
                     Some(q) => {
                         let key = QueueKey::new(instance, q);
                         let m = self.message(key, ts, out);
-                        let found = (m.inbound_tls, Some(ts - m.first_seen), m.rspamd_action);
+                        let found = (m.inbound_tls(), Some(ts - m.first_seen), m.rspamd_action());
                         // Refused as a whole (not one recipient of several): the message is gone.
                         if !matches!(r.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL" | "RCPT") {
                             self.messages.pop(&key);
@@ -389,7 +482,7 @@ impl Correlator {
                         self.messages.contains(&key).then_some(key)
                     });
                     match found.and_then(|key| self.messages.get_mut(&key)) {
-                        Some(m) => m.rspamd_action = Some(action),
+                        Some(m) => m.set_rspamd_action(Some(action)),
                         None => {
                             let key = QueueKey::new("", q);
                             if let Some((k, _)) = self.early_rspamd.push(key, action)
@@ -467,9 +560,9 @@ impl Correlator {
                     m.deferred.retain(|r| *r != recipient);
                     (
                         m.first_seen,
-                        m.inbound_tls,
+                        m.inbound_tls(),
                         m.message_id_hash,
-                        m.rspamd_action,
+                        m.rspamd_action(),
                     )
                 };
                 let n = self.messages.get_mut(&next_key).expect("checked above");
@@ -479,11 +572,11 @@ impl Correlator {
                 };
                 if same_message {
                     n.first_seen = n.first_seen.min(first);
-                    if matches!(n.inbound_tls, "unknown" | "none" | "local") || tls != "unknown" {
-                        n.inbound_tls = tls;
+                    if matches!(n.inbound_tls(), "unknown" | "none" | "local") || tls != "unknown" {
+                        n.set_inbound_tls(tls);
                     }
-                    if n.rspamd_action.is_none() {
-                        n.rspamd_action = rspamd;
+                    if n.rspamd_action().is_none() {
+                        n.set_rspamd_action(rspamd);
                     }
                     return;
                 }
@@ -494,9 +587,9 @@ impl Correlator {
         out.push(outcome(
             instance,
             final_outcome,
-            m.inbound_tls,
+            m.inbound_tls(),
             Some(ts - m.first_seen),
-            m.rspamd_action,
+            m.rspamd_action(),
         ));
     }
 
@@ -546,14 +639,7 @@ impl Correlator {
                 "",
                 std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or(""),
             ));
-            Message {
-                first_seen: ts,
-                last_seen: ts,
-                inbound_tls: "unknown",
-                message_id_hash: None,
-                deferred: Vec::new(),
-                rspamd_action: early,
-            }
+            Message::new(ts, early)
         });
         if created && full {
             out.push(Observation::Eviction { reason: "capacity" });
@@ -617,6 +703,37 @@ mod tests {
     use crate::event::{
         Delivery, Direction, Peer, PostgreyAction, Reject, RejectKind, RspamdTask, Tls, Trust,
     };
+
+    #[test]
+    fn compact_labels_round_trip() {
+        let mut m = Message::new(0, None);
+        assert_eq!((m.inbound_tls(), m.rspamd_action()), ("unknown", None));
+        for p in [
+            "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "TLSv9", "",
+        ] {
+            m.set_inbound_tls(tls_label(p));
+            assert_eq!(m.inbound_tls(), tls_label(p));
+        }
+        for t in ["unknown", "none", "local"] {
+            m.set_inbound_tls(t);
+            assert_eq!(m.inbound_tls(), t);
+        }
+        for a in [
+            "no action",
+            "greylist",
+            "add header",
+            "rewrite subject",
+            "soft reject",
+            "reject",
+            "x",
+        ] {
+            m.set_rspamd_action(Some(rspamd_label(a)));
+            assert_eq!(m.rspamd_action(), Some(rspamd_label(a)));
+        }
+        m.set_rspamd_action(None);
+        assert_eq!(m.rspamd_action(), None);
+        assert_eq!(std::mem::size_of::<Message>(), 48);
+    }
 
     const S: i64 = MICROS;
     const P: &str = "postfix";

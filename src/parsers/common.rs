@@ -136,8 +136,46 @@ pub fn quoted_local_part_len(inner: &str) -> usize {
 
 /// A number that Postfix may print as `1.2e+05`.
 pub fn number(s: &str) -> Option<f64> {
-    let v: f64 = s.parse().ok()?;
+    let v: f64 = match plain_decimal(s) {
+        Some(v) => v,
+        None => s.parse().ok()?,
+    };
     v.is_finite().then_some(v)
+}
+
+/// `[-]digits[.digits]` with at most 15 significant digits, exactly as `str::parse::<f64>`
+/// reads it: the digits as an integer below 2^53 and a power of ten up to 10^22 are both exact
+/// doubles, so their quotient is the correctly rounded value (Clinger's fast path). Anything
+/// else (exponents, longer numbers, `inf`, ...) is `None` and left to `str::parse`.
+fn plain_decimal(s: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        b => (false, b),
+    };
+    let (mut mantissa, mut count, mut fraction) = (0u64, 0usize, None::<usize>);
+    for (i, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+            }
+            b'.' if fraction.is_none() && i > 0 && i + 1 < digits.len() => {
+                fraction = Some(digits.len() - i - 1);
+            }
+            _ => return None,
+        }
+        if count > 15 {
+            return None;
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[fraction.unwrap_or(0)];
+    Some(if negative { -v } else { v })
 }
 
 /// Reply code and enhanced status at the start of a reply: `550 5.1.1 text` -> (`550`, `5.1.1`, `text`).
@@ -266,6 +304,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The fast path reads plain decimals exactly as str::parse does (bit for bit).
+        #[test]
+        fn plain_decimals_parse_as_std(s in "-?[0-9]{0,9}(\\.[0-9]{0,9})?|[-+.0-9e]{0,12}") {
+            if let Some(v) = plain_decimal(&s) {
+                let std: f64 = s.parse().expect("std parses what the fast path does");
+                proptest::prop_assert_eq!(v.to_bits(), std.to_bits(), "{}", s);
+            }
+            let std = s.parse::<f64>().ok().filter(|v| v.is_finite());
+            proptest::prop_assert_eq!(number(&s).map(f64::to_bits), std.map(f64::to_bits));
+        }
+
         /// The one-pass split agrees with finding the `:` and asking is_queue_id.
         #[test]
         fn split_queue_id_is_find_colon_then_check(s in "[0-9A-Fa-z:aeiou ]{0,30}( x)?") {
