@@ -569,7 +569,10 @@ impl Metrics {
             let _ = m.evictions.family.get_or_create(&Reason { reason });
         }
         for (metric, label) in CAP_NAMES {
-            let _ = m.overflow.family.get_or_create(&OverflowLabels { metric, label });
+            let _ = m
+                .overflow
+                .family
+                .get_or_create(&OverflowLabels { metric, label });
         }
         let build_info: Family<Version, Gauge> = Family::default();
         build_info
