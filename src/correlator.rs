@@ -8,6 +8,14 @@
 //! - A message is keyed by (instance, queue ID). It starts at smtpd `client=`, pickup, or the
 //!   first line of any other kind (cleanup for mail Postfix makes itself, e.g. bounces); it ends
 //!   at `removed` (so a reused queue ID starts afresh).
+//! - Until qmgr (or a delivery agent) names it, a message is *incoming*: an SMTP transaction
+//!   that may still be abandoned. When the client quits or resets after `client=`, or all its
+//!   recipients are refused, Postfix deletes the queue file without logging anything, so such a
+//!   message is dropped (counted as an `expired` eviction) once it has been idle for
+//!   `incoming_ttl` (1 h; never longer than `message_ttl`), not kept for the week a deferred
+//!   message may live. `hold:` moves a message to the long-lived side, as it may wait for days.
+//!   Both sides share `capacity`; when full, the least recently seen incoming message goes
+//!   first.
 //! - Its inbound TLS comes from the smtpd session with the same PID as its `client=` line.
 //! - Final outcomes per recipient: `sent` (delivered), `bounced`, `expired` (each recipient
 //!   still deferred when qmgr expires the message, at least one), 5xx rejects with a recipient
@@ -25,6 +33,9 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
+mod triplets;
+use triplets::Triplets;
+
 use crate::envelope::Micros;
 use crate::event::{Event, RejectKind};
 
@@ -36,6 +47,9 @@ pub struct CorrelatorConfig {
     pub capacity: usize,
     /// A message idle for longer than this (log time) is dropped as expired.
     pub message_ttl: Micros,
+    /// The same for a message qmgr has not named yet (an SMTP transaction in progress or
+    /// abandoned).
+    pub incoming_ttl: Micros,
     /// smtpd sessions tracked at once, and their idle expiry.
     pub session_capacity: usize,
     pub session_ttl: Micros,
@@ -49,6 +63,7 @@ impl Default for CorrelatorConfig {
         CorrelatorConfig {
             capacity: 100_000,
             message_ttl: 7 * 86_400 * MICROS,
+            incoming_ttl: 3_600 * MICROS,
             session_capacity: 20_000,
             session_ttl: 3_600 * MICROS,
             greylist_window: 86_400 * MICROS,
@@ -228,12 +243,15 @@ const MAX_DEFERRED_PER_MESSAGE: usize = 1_000;
 
 pub struct Correlator {
     config: CorrelatorConfig,
+    /// Messages qmgr or a delivery agent has named (or local mail).
     messages: LruCache<QueueKey, Message>,
+    /// Messages still in their SMTP transaction, or abandoned in it.
+    incoming: LruCache<QueueKey, Message>,
     sessions: LruCache<(&'static str, u32), SessionState>,
     /// rspamd verdicts whose queue ID has not been seen yet.
     early_rspamd: LruCache<QueueKey, &'static str>,
-    /// Greylisted triplets (hash) -> first greylist time, oldest first.
-    triplets: LruCache<u64, Micros>,
+    /// Greylisted triplets waiting for their pass.
+    triplets: Triplets,
     /// Postfix instances seen (a handful), to join rspamd lines that name no instance.
     instances: Vec<&'static str>,
     now: Micros,
@@ -295,9 +313,10 @@ impl Correlator {
     pub fn new(config: CorrelatorConfig) -> Correlator {
         Correlator {
             messages: bounded(config.capacity),
+            incoming: bounded(config.capacity),
             sessions: bounded(config.session_capacity),
             early_rspamd: bounded(config.capacity / 10),
-            triplets: bounded(config.triplet_capacity),
+            triplets: Triplets::new(config.greylist_window, config.triplet_capacity),
             instances: Vec::new(),
             config,
             now: i64::MIN,
@@ -307,7 +326,7 @@ impl Correlator {
 
     /// Messages currently tracked.
     pub fn tracked(&self) -> usize {
-        self.messages.len()
+        self.messages.len() + self.incoming.len()
     }
 
     /// smtpd sessions currently tracked (connect seen, disconnect not yet).
@@ -379,7 +398,7 @@ impl Correlator {
                         }),
                 };
                 let key = QueueKey::new(instance, queue_id);
-                let m = self.message(key, ts, out);
+                let m = self.incoming_message(key, ts, out);
                 m.set_inbound_tls(tls);
             }
             Event::Pickup { queue_id, .. } => {
@@ -404,13 +423,13 @@ impl Correlator {
             } => {
                 let key = QueueKey::new(instance, queue_id);
                 let hash = hash_of(&self.seed, *message_id);
-                self.message(key, ts, out).message_id_hash = Some(hash);
+                self.incoming_message(key, ts, out).message_id_hash = Some(hash);
             }
             Event::QueueActive { queue_id, .. } | Event::Postsuper { queue_id, .. } => {
                 self.touch(instance, Some(queue_id), ts, out);
             }
             Event::Removed { queue_id } => {
-                self.messages.pop(&QueueKey::new(instance, queue_id));
+                self.forget(&QueueKey::new(instance, queue_id));
             }
             Event::Expired { queue_id, .. } => {
                 let key = QueueKey::new(instance, queue_id);
@@ -438,18 +457,23 @@ impl Correlator {
                 };
                 let Some(final_outcome) = final_outcome else {
                     if let Some(q) = r.queue_id {
-                        self.touch(instance, Some(q), ts, out);
+                        let key = QueueKey::new(instance, q);
+                        if matches!(r.kind, RejectKind::Hold | RejectKind::MilterHold) {
+                            self.message(key, ts, out);
+                        } else {
+                            self.incoming_message(key, ts, out);
+                        }
                     }
                     return;
                 };
                 let (tls, e2e, rspamd) = match r.queue_id {
                     Some(q) => {
                         let key = QueueKey::new(instance, q);
-                        let m = self.message(key, ts, out);
+                        let m = self.incoming_message(key, ts, out);
                         let found = (m.inbound_tls(), Some(ts - m.first_seen), m.rspamd_action());
                         // Refused as a whole (not one recipient of several): the message is gone.
                         if !matches!(r.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL" | "RCPT") {
-                            self.messages.pop(&key);
+                            self.forget(&key);
                         }
                         found
                     }
@@ -479,9 +503,10 @@ impl Correlator {
                     // has the queue ID, else remember it for the default instance.
                     let found = self.instances.iter().find_map(|inst| {
                         let key = QueueKey::new(inst, q);
-                        self.messages.contains(&key).then_some(key)
+                        (self.messages.contains(&key) || self.incoming.contains(&key))
+                            .then_some(key)
                     });
-                    match found.and_then(|key| self.messages.get_mut(&key)) {
+                    match found.and_then(|key| self.tracked_mut(&key)) {
                         Some(m) => m.set_rspamd_action(Some(action)),
                         None => {
                             let key = QueueKey::new("", q);
@@ -505,17 +530,14 @@ impl Correlator {
                 );
                 match p.action {
                     // Only the first greylisting of a triplet starts its window.
-                    "greylist"
-                        if self.triplets.peek(&triplet).is_none()
-                            && self
-                                .triplets
-                                .push(triplet, ts)
-                                .is_some_and(|(k, _)| k != triplet) =>
-                    {
-                        out.push(Observation::Eviction { reason: "capacity" });
+                    "greylist" => {
+                        let dropped = self.triplets.greylisted(triplet, self.now);
+                        for _ in 0..dropped.evicted {
+                            out.push(Observation::Eviction { reason: "capacity" });
+                        }
                     }
                     "pass" => {
-                        self.triplets.pop(&triplet);
+                        self.triplets.passed(triplet);
                     }
                     _ => {}
                 }
@@ -554,7 +576,9 @@ impl Correlator {
             && let Some(next) = d.queued_as
         {
             let next_key = QueueKey::new(instance, next);
-            if next_key != key && self.messages.contains(&next_key) {
+            if next_key != key
+                && (self.messages.contains(&next_key) || self.incoming.contains(&next_key))
+            {
                 let (first, tls, mid, rspamd) = {
                     let m = self.message(key, ts, out);
                     m.deferred.retain(|r| *r != recipient);
@@ -565,7 +589,7 @@ impl Correlator {
                         m.rspamd_action(),
                     )
                 };
-                let n = self.messages.get_mut(&next_key).expect("checked above");
+                let n = self.tracked_mut(&next_key).expect("checked above");
                 let same_message = match (mid, n.message_id_hash) {
                     (Some(a), Some(b)) => a == b,
                     _ => true,
@@ -623,29 +647,72 @@ impl Correlator {
         }
     }
 
-    /// The message for `key`, created (first seen now) when new.
+    /// The queued message for `key` (moved over from the incoming side, or created, first seen
+    /// now, when new).
     fn message(&mut self, key: QueueKey, ts: Micros, out: &mut Vec<Observation>) -> &mut Message {
-        // One lookup when the message is known (it was `contains` then `get_mut`); a new one
-        // evicts the least recently used message exactly when the map is full.
-        let full = self.messages.len() == self.messages.cap().get();
-        let mut created = false;
-        let (instances, early_rspamd) = (&mut self.instances, &mut self.early_rspamd);
+        self.make_room(&key, out);
+        let (instances, early_rspamd, incoming) = (
+            &mut self.instances,
+            &mut self.early_rspamd,
+            &mut self.incoming,
+        );
+        // One lookup when the message is known (the common case: qmgr and delivery lines).
         let m = self.messages.get_or_insert_mut(key, || {
-            created = true;
-            if !instances.contains(&key.instance) && instances.len() < MAX_INSTANCES {
-                instances.push(key.instance);
-            }
-            let early = early_rspamd.pop(&QueueKey::new(
-                "",
-                std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or(""),
-            ));
-            Message::new(ts, early)
+            incoming
+                .pop(&key)
+                .unwrap_or_else(|| new_message(key, ts, instances, early_rspamd))
         });
-        if created && full {
-            out.push(Observation::Eviction { reason: "capacity" });
-        }
         m.last_seen = m.last_seen.max(ts);
         m
+    }
+
+    /// The message for `key` on whichever side it is; a new one starts on the incoming side.
+    fn incoming_message(
+        &mut self,
+        key: QueueKey,
+        ts: Micros,
+        out: &mut Vec<Observation>,
+    ) -> &mut Message {
+        if self.messages.contains(&key) {
+            return self.message(key, ts, out);
+        }
+        self.make_room(&key, out);
+        let (instances, early_rspamd) = (&mut self.instances, &mut self.early_rspamd);
+        let m = self
+            .incoming
+            .get_or_insert_mut(key, || new_message(key, ts, instances, early_rspamd));
+        m.last_seen = m.last_seen.max(ts);
+        m
+    }
+
+    fn tracked_mut(&mut self, key: &QueueKey) -> Option<&mut Message> {
+        if self.messages.contains(key) {
+            self.messages.get_mut(key)
+        } else {
+            self.incoming.get_mut(key)
+        }
+    }
+
+    fn forget(&mut self, key: &QueueKey) {
+        if self.messages.pop(key).is_none() {
+            self.incoming.pop(key);
+        }
+    }
+
+    /// Before `key` may be added: when both sides together hold `capacity` messages, drops the
+    /// least recently seen incoming message (most likely an abandoned transaction), else the
+    /// least recently seen queued one. Nothing when `key` is already tracked.
+    fn make_room(&mut self, key: &QueueKey, out: &mut Vec<Observation>) {
+        if self.messages.len() + self.incoming.len() < self.config.capacity.max(1)
+            || self.messages.contains(key)
+            || self.incoming.contains(key)
+        {
+            return;
+        }
+        if self.incoming.pop_lru().is_none() {
+            self.messages.pop_lru();
+        }
+        out.push(Observation::Eviction { reason: "capacity" });
     }
 
     /// Drops what has been idle for longer than its TTL, oldest first.
@@ -658,20 +725,41 @@ impl Correlator {
             self.messages.pop_lru();
             out.push(Observation::Eviction { reason: "expired" });
         }
+        let incoming_ttl = self.config.incoming_ttl.min(self.config.message_ttl);
+        while let Some((_, m)) = self.incoming.peek_lru() {
+            if now - m.last_seen <= incoming_ttl {
+                break;
+            }
+            self.incoming.pop_lru();
+            out.push(Observation::Eviction { reason: "expired" });
+        }
         while let Some((_, s)) = self.sessions.peek_lru() {
             if now - s.last_seen <= self.config.session_ttl {
                 break;
             }
             self.sessions.pop_lru();
         }
-        while let Some((_, first)) = self.triplets.peek_lru() {
-            if now - *first <= self.config.greylist_window {
-                break;
-            }
-            self.triplets.pop_lru();
+        for _ in 0..self.triplets.expire(now) {
             out.push(Observation::AbandonedTriplet);
         }
     }
+}
+
+/// A message first seen now; an rspamd verdict that came before it is joined.
+fn new_message(
+    key: QueueKey,
+    ts: Micros,
+    instances: &mut Vec<&'static str>,
+    early_rspamd: &mut LruCache<QueueKey, &'static str>,
+) -> Message {
+    if !instances.contains(&key.instance) && instances.len() < MAX_INSTANCES {
+        instances.push(key.instance);
+    }
+    let early = early_rspamd.pop(&QueueKey::new(
+        "",
+        std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or(""),
+    ));
+    Message::new(ts, early)
 }
 
 fn queue_id_of<'a>(event: &Event<'a>) -> Option<&'a str> {
@@ -1136,6 +1224,74 @@ mod tests {
         let obs = run(&mut c, &[(0, 1, scan("AAAAAA3"))]);
         assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
         assert_eq!(c.early_verdicts(), 2);
+    }
+
+    fn queue_active(q: &'static str) -> Event<'static> {
+        Event::QueueActive {
+            queue_id: q,
+            from: "a@b",
+            size: 1,
+            nrcpt: 1,
+        }
+    }
+
+    #[test]
+    fn abandoned_transactions_go_after_an_hour_queued_mail_stays() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let hold = reject(Some("HHHHHH1"), RejectKind::Hold, "", "END-OF-MESSAGE");
+        let obs = run(
+            &mut c,
+            &[
+                // AAAAAA1 is abandoned after `client=`: Postfix deletes it without a word.
+                // QQQQQQ1 is queued and deferred: qmgr may retry it for days.
+                // HHHHHH1 is held by header_checks: it waits in the hold queue.
+                (0, 1, client("AAAAAA1")),
+                (0, 2, client("QQQQQQ1")),
+                (0, 3, client("HHHHHH1")),
+                (1, 0, queue_active("QQQQQQ1")),
+                (1, 0, hold),
+                (2, 0, delivery("QQQQQQ1", "x@y", "deferred", None)),
+            ],
+        );
+        assert!(obs.is_empty());
+        assert_eq!(c.tracked(), 3);
+        let obs = run(&mut c, &[(3601, 0, Event::Other("tick"))]);
+        assert_eq!(obs, vec![Observation::Eviction { reason: "expired" }]);
+        assert_eq!(c.tracked(), 2);
+        // The deferred message keeps its first-seen time through the move to the queue.
+        let obs = run(
+            &mut c,
+            &[(7200, 0, delivery("QQQQQQ1", "x@y", "sent", None))],
+        );
+        assert!(matches!(
+            obs.as_slice(),
+            [Observation::Outcome { outcome: "delivered", end_to_end: Some(e), .. }] if *e == 7200.0
+        ));
+    }
+
+    #[test]
+    fn full_capacity_drops_an_incoming_message_before_a_queued_one() {
+        let mut c = Correlator::new(CorrelatorConfig {
+            capacity: 2,
+            ..CorrelatorConfig::default()
+        });
+        let obs = run(
+            &mut c,
+            &[
+                (0, 1, client("QQQQQQ1")),
+                (1, 0, queue_active("QQQQQQ1")),
+                (2, 2, client("AAAAAA1")),
+                (3, 3, client("AAAAAA2")),
+            ],
+        );
+        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(c.tracked(), 2);
+        // QQQQQQ1 (the least recently seen, but queued) is still known: its delivery joins.
+        let obs = run(&mut c, &[(4, 0, delivery("QQQQQQ1", "x@y", "sent", None))]);
+        assert!(matches!(
+            obs.as_slice(),
+            [Observation::Outcome { end_to_end: Some(e), .. }] if *e == 4.0
+        ));
     }
 
     #[test]

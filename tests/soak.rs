@@ -36,6 +36,7 @@ fn config() -> PipelineConfig {
         correlator: CorrelatorConfig {
             capacity: CAPACITY,
             message_ttl: 7 * 86_400 * S,
+            incoming_ttl: 3_600 * S,
             session_capacity: SESSIONS,
             session_ttl: 3_600 * S,
             greylist_window: 86_400 * S,
