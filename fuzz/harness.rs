@@ -100,6 +100,7 @@ pub fn small_config() -> PipelineConfig {
         correlator: CorrelatorConfig {
             capacity: 16,
             message_ttl: 3_600_000_000,
+            incoming_ttl: 1_200_000_000,
             session_capacity: 8,
             session_ttl: 600_000_000,
             greylist_window: 300_000_000,
