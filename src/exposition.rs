@@ -158,7 +158,7 @@ mod tests {
         let mut r = Registry::default();
         let c = Family::<L, Counter>::default();
         let h = Family::<L, Histogram, fn() -> Histogram>::new_with_constructor(|| {
-            Histogram::new([1.0, 10.0].into_iter())
+            Histogram::new([1.0, 10.0])
         });
         r.register("things", "Things.", c.clone());
         r.register("sizes", "Sizes.", h.clone());
