@@ -15,9 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+mod common;
+use common::{Resp, read_response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pflog");
 const LOAD_FOR: Duration = Duration::from_secs(5);
@@ -77,60 +80,6 @@ fn serve(log: &Path) -> Server {
     // Keep draining stderr so the server never blocks on it.
     std::thread::spawn(move || for _ in lines {});
     Server { child, addr }
-}
-
-struct Resp {
-    status: u16,
-    body: Vec<u8>,
-    close: bool,
-}
-
-/// One response: headers, then the body by Content-Length (none for HEAD).
-async fn read_response<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut Vec<u8>,
-    head_only: bool,
-) -> Option<Resp> {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 16384];
-        let n = s.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    buf.drain(..head_end + 4);
-    let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
-    let header = |name: &str| {
-        head.split("\r\n")
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let len: usize = if head_only {
-        0
-    } else {
-        header("content-length")?.parse().ok()?
-    };
-    let close = header("connection").is_some_and(|v| v == "close");
-    while buf.len() < len {
-        let mut chunk = vec![0u8; 65536];
-        let n = s.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = buf.drain(..len).collect();
-    Some(Resp {
-        status,
-        body,
-        close,
-    })
 }
 
 async fn exchange(addr: &str, raw: &[u8], head_only: bool) -> Option<Resp> {
@@ -203,7 +152,7 @@ async fn keep_alive_client(addr: String, until: Instant) -> Stats {
                         .push(format!("line count went back: {last} -> {n}"));
                 }
                 last = n;
-                if r.close {
+                if r.closes() {
                     stats
                         .errors
                         .push("server closed a keep-alive connection".into());
