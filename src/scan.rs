@@ -49,6 +49,13 @@ fn anchor(needle: &[u8]) -> (usize, u8) {
     (k, needle[k])
 }
 
+/// `a == b` for two slices of the same length, compared byte by byte: for the short needles
+/// of the parsers this costs less than the call to `memcmp` that slice equality makes.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 pub trait Scan {
     /// Byte offset of the first `needle` (as `str::find`).
     fn find_fast(&self, needle: &str) -> Option<usize>;
@@ -83,8 +90,9 @@ impl Scan for str {
         while from <= last {
             let at = from + find_byte(byte, &h[from..=last])?;
             let start = at - k;
-            // The last byte first: most candidates fail there, without a call to memcmp.
-            if h[start + n.len() - 1] == n[n.len() - 1] && &h[start..start + n.len()] == n {
+            // The last byte first: most candidates fail there. The needles are a few bytes
+            // long, so the rest is compared inline rather than with a call to memcmp.
+            if h[start + n.len() - 1] == n[n.len() - 1] && same(&h[start..start + n.len()], n) {
                 return Some(start);
             }
             from = at + 1;
@@ -108,7 +116,7 @@ impl Scan for str {
         while end > k {
             let at = k + memrchr(byte, &h[k..end])?;
             let start = at - k;
-            if &h[start..start + n.len()] == n {
+            if same(&h[start..start + n.len()], n) {
                 return Some(start);
             }
             end = at;
