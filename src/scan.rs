@@ -43,6 +43,31 @@ pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     hay[i..].iter().position(|&b| b == needle).map(|at| i + at)
 }
 
+/// Byte offset of the first `a` or `b` in `hay` (as `memchr2`), short distances eight bytes
+/// at a time like [`find_byte`].
+#[inline]
+pub fn find_byte2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let (pa, pb) = (LO.wrapping_mul(u64::from(a)), LO.wrapping_mul(u64::from(b)));
+    let mut i = 0;
+    while i + 8 <= hay.len().min(SHORT) {
+        let word = u64::from_le_bytes(hay[i..i + 8].try_into().expect("eight bytes"));
+        let (x, y) = (word ^ pa, word ^ pb);
+        // The lowest flag of each mask is a true match, so the lowest of both is the first.
+        let zero = (x.wrapping_sub(LO) & !x & HI) | (y.wrapping_sub(LO) & !y & HI);
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i >= SHORT {
+        return memchr2(a, b, &hay[i..]).map(|at| i + at);
+    }
+    hay[i..]
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|at| i + at)
+}
+
 /// The needle's byte to scan for and its index in the needle.
 fn anchor(needle: &[u8]) -> (usize, u8) {
     let k = needle.iter().position(|&b| b != b' ').unwrap_or(0);
@@ -199,6 +224,16 @@ mod tests {
             }
             prop_assert_eq!(find_byte(b, &h), memchr::memchr(b, &h));
             prop_assert_eq!(find_byte(b, &h[h.len().min(3)..]), memchr::memchr(b, &h[h.len().min(3)..]));
+        }
+
+        #[test]
+        fn find_byte2_is_memchr2(h in proptest::collection::vec(0u8..=255, 0..100), a in 0u8..=255, b in 0u8..=255, at in 0usize..100) {
+            let mut h = h;
+            if at < h.len() {
+                h[at] = b;
+            }
+            prop_assert_eq!(find_byte2(a, b, &h), memchr::memchr2(a, b, &h));
+            prop_assert_eq!(find_byte2(a, b, &h[h.len().min(5)..]), memchr::memchr2(a, b, &h[h.len().min(5)..]));
         }
 
         #[test]
