@@ -43,10 +43,42 @@ pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     hay[i..].iter().position(|&b| b == needle).map(|at| i + at)
 }
 
+/// Byte offset of the first `a` or `b` in `hay` (as `memchr2`), short distances eight bytes
+/// at a time like [`find_byte`].
+#[inline]
+pub fn find_byte2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let (pa, pb) = (LO.wrapping_mul(u64::from(a)), LO.wrapping_mul(u64::from(b)));
+    let mut i = 0;
+    while i + 8 <= hay.len().min(SHORT) {
+        let word = u64::from_le_bytes(hay[i..i + 8].try_into().expect("eight bytes"));
+        let (x, y) = (word ^ pa, word ^ pb);
+        // The lowest flag of each mask is a true match, so the lowest of both is the first.
+        let zero = (x.wrapping_sub(LO) & !x & HI) | (y.wrapping_sub(LO) & !y & HI);
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i >= SHORT {
+        return memchr2(a, b, &hay[i..]).map(|at| i + at);
+    }
+    hay[i..]
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|at| i + at)
+}
+
 /// The needle's byte to scan for and its index in the needle.
 fn anchor(needle: &[u8]) -> (usize, u8) {
     let k = needle.iter().position(|&b| b != b' ').unwrap_or(0);
     (k, needle[k])
+}
+
+/// `a == b` for two slices of the same length, compared byte by byte: for the short needles
+/// of the parsers this costs less than the call to `memcmp` that slice equality makes.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 pub trait Scan {
@@ -83,8 +115,9 @@ impl Scan for str {
         while from <= last {
             let at = from + find_byte(byte, &h[from..=last])?;
             let start = at - k;
-            // The last byte first: most candidates fail there, without a call to memcmp.
-            if h[start + n.len() - 1] == n[n.len() - 1] && &h[start..start + n.len()] == n {
+            // The last byte first: most candidates fail there. The needles are a few bytes
+            // long, so the rest is compared inline rather than with a call to memcmp.
+            if h[start + n.len() - 1] == n[n.len() - 1] && same(&h[start..start + n.len()], n) {
                 return Some(start);
             }
             from = at + 1;
@@ -108,7 +141,7 @@ impl Scan for str {
         while end > k {
             let at = k + memrchr(byte, &h[k..end])?;
             let start = at - k;
-            if &h[start..start + n.len()] == n {
+            if same(&h[start..start + n.len()], n) {
                 return Some(start);
             }
             end = at;
@@ -191,6 +224,16 @@ mod tests {
             }
             prop_assert_eq!(find_byte(b, &h), memchr::memchr(b, &h));
             prop_assert_eq!(find_byte(b, &h[h.len().min(3)..]), memchr::memchr(b, &h[h.len().min(3)..]));
+        }
+
+        #[test]
+        fn find_byte2_is_memchr2(h in proptest::collection::vec(0u8..=255, 0..100), a in 0u8..=255, b in 0u8..=255, at in 0usize..100) {
+            let mut h = h;
+            if at < h.len() {
+                h[at] = b;
+            }
+            prop_assert_eq!(find_byte2(a, b, &h), memchr::memchr2(a, b, &h));
+            prop_assert_eq!(find_byte2(a, b, &h[h.len().min(5)..]), memchr::memchr2(a, b, &h[h.len().min(5)..]));
         }
 
         #[test]

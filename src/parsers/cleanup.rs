@@ -2,7 +2,7 @@
 //! milter verdicts on mail that did not come through smtpd's own milter hooks.
 
 use super::common::{
-    field, fields_start, reject_kind, reply, smtp_reject, split_queue_id, whole_peer,
+    fields_start, from_to_helo, reject_kind, reply, smtp_reject, split_queue_id, whole_peer,
 };
 use super::smtpd::{table_changed, with_reply_code};
 use crate::event::{Event, Reject, RejectKind};
@@ -90,6 +90,7 @@ fn content_check<'a>(queue_id: &'a str, kind: RejectKind, action: &'a str) -> Op
     if code.is_empty() && kind == RejectKind::Reject {
         code = "550";
     }
+    let (from, to, helo) = from_to_helo(fields);
     Some(Reject {
         queue_id: Some(queue_id),
         kind,
@@ -98,9 +99,9 @@ fn content_check<'a>(queue_id: &'a str, kind: RejectKind, action: &'a str) -> Op
         code,
         dsn,
         text,
-        from: field(fields, "from"),
-        to: field(fields, "to"),
-        helo: field(fields, "helo"),
+        from,
+        to,
+        helo,
     })
 }
 

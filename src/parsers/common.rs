@@ -18,7 +18,7 @@ pub fn is_queue_id(s: &str) -> bool {
     b.len() >= 10 && b.iter().all(|&c| c.is_ascii_alphanumeric() && !is_vowel(c))
 }
 
-fn is_vowel(c: u8) -> bool {
+const fn is_vowel(c: u8) -> bool {
     matches!(
         c,
         b'a' | b'e' | b'i' | b'o' | b'u' | b'A' | b'E' | b'I' | b'O' | b'U'
@@ -32,36 +32,63 @@ fn is_vowel(c: u8) -> bool {
 /// first `:` and asking [`is_queue_id`] of what precedes it.
 pub fn split_queue_id(message: &str) -> Option<(&str, &str)> {
     let b = message.as_bytes();
-    let (mut short, mut long) = (true, true);
+    // Bit SHORT: still an upper-case hex ID; bit LONG: still a long ID (no vowels).
+    let mut class = SHORT | LONG;
     for (i, &c) in b.iter().take(26).enumerate() {
         if c == b':' {
-            let id_ok = (6..=24).contains(&i) && (short || (long && i >= 10));
+            let id_ok =
+                (6..=24).contains(&i) && (class & SHORT != 0 || (class & LONG != 0 && i >= 10));
             return (id_ok && b.get(i + 1) == Some(&b' '))
                 .then(|| (&message[..i], &message[i + 2..]));
         }
-        short &= c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
-        long &= c.is_ascii_alphanumeric() && !is_vowel(c);
-        if !short && !long {
+        class &= QUEUE_ID_BYTE[usize::from(c)];
+        if class == 0 {
             return None;
         }
     }
     None
 }
 
+const SHORT: u8 = 1;
+const LONG: u8 = 2;
+
+/// For each byte, the kinds of queue ID it may appear in ([`SHORT`], [`LONG`]): one table look-up
+/// per byte in [`split_queue_id`] instead of the range and vowel tests.
+const QUEUE_ID_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if b.is_ascii_digit() || (b >= b'A' && b <= b'F') {
+            k |= SHORT;
+        }
+        if b.is_ascii_alphanumeric() && !is_vowel(b) {
+            k |= LONG;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
+
 /// Parses a peer: `host[ip]`, `host[ip]:port` or `[ip]:port`; returns the peer and the rest.
 pub fn peer(s: &str) -> Option<(Peer<'_>, &str)> {
-    let open = s.find_fast("[")?;
-    let host = &s[..open];
-    if host.contains_fast(" ") {
+    let b = s.as_bytes();
+    // The first `[`, unless a space comes before it (a host name has none).
+    let open = crate::scan::find_byte2(b'[', b' ', b)?;
+    if b[open] != b'[' {
         return None;
     }
-    let close = open + s[open..].find_fast("]")?;
+    let host = &s[..open];
+    let close = open + crate::scan::find_byte(b']', &b[open..])?;
     let ip = &s[open + 1..close];
     let mut rest = &s[close + 1..];
     let mut port = None;
     if let Some(after) = rest.strip_prefix(':') {
         let end = after
-            .find(|c: char| !c.is_ascii_digit())
+            .bytes()
+            .position(|c| !c.is_ascii_digit())
             .unwrap_or(after.len());
         if end > 0 {
             port = Some(&after[..end]);
@@ -94,6 +121,36 @@ pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
         from = start + 1;
     }
     None
+}
+
+/// `(field(s, "from"), field(s, "to"), field(s, "helo"))` in one pass: each `key=` ends at an
+/// `=`, so the list is crossed from one `=` to the next, trying the keys that would end there
+/// (in order of position, so the first at a boundary wins as in [`field`]).
+pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    let b = s.as_bytes();
+    let (mut from, mut to, mut helo) = (None, None, None);
+    // Whether `key` ends just before the `=` at `eq` and starts at a boundary.
+    let keyed = |eq: usize, key: &[u8]| {
+        eq >= key.len()
+            && &b[eq - key.len()..eq] == key
+            && (eq == key.len() || matches!(b[eq - key.len() - 1], b' ' | b',' | b';' | b'('))
+    };
+    let mut from_at = 0;
+    while let Some(pos) = crate::scan::find_byte(b'=', &b[from_at..]) {
+        let eq = from_at + pos;
+        if from.is_none() && keyed(eq, b"from") {
+            from = Some(value_at(s, eq + 1));
+        } else if to.is_none() && keyed(eq, b"to") {
+            to = Some(value_at(s, eq + 1));
+        } else if helo.is_none() && keyed(eq, b"helo") {
+            helo = Some(value_at(s, eq + 1));
+        }
+        if from.is_some() && to.is_some() && helo.is_some() {
+            break;
+        }
+        from_at = eq + 1;
+    }
+    (from, to, helo)
 }
 
 fn value_at(s: &str, start: usize) -> &str {
@@ -210,17 +267,22 @@ pub fn reply(s: &str) -> (&str, Option<&str>, &str) {
     (code, dsn, rest)
 }
 
+/// `[245].d{1,3}.d{1,3}` (as splitting at `.` into exactly three parts would check).
 fn is_dsn(w: &str) -> bool {
-    let mut parts = w.split('.');
-    let (Some(a), Some(b), Some(c), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let b = w.as_bytes();
+    let [class, b'.', rest @ ..] = b else {
         return false;
     };
-    matches!(a, "2" | "4" | "5")
-        && (1..=3).contains(&b.len())
-        && (1..=3).contains(&c.len())
-        && b.bytes().chain(c.bytes()).all(|x| x.is_ascii_digit())
+    if !matches!(class, b'2' | b'4' | b'5') {
+        return false;
+    }
+    let Some(dot) = rest.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (subject, detail) = (&rest[..dot], &rest[dot + 1..]);
+    (1..=3).contains(&subject.len())
+        && (1..=3).contains(&detail.len())
+        && subject.iter().chain(detail).all(u8::is_ascii_digit)
 }
 
 /// The kind of refusal named by a verb such as `reject`, `milter-reject`, `reject_warning`.
@@ -269,6 +331,7 @@ pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Rejec
         None => (rest, ""),
     };
     let (code, dsn, text) = reply(reply_text);
+    let (from, to, helo) = from_to_helo(fields);
     Some(Reject {
         queue_id,
         kind,
@@ -277,9 +340,9 @@ pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Rejec
         code,
         dsn,
         text,
-        from: field(fields, "from"),
-        to: field(fields, "to"),
-        helo: field(fields, "helo"),
+        from,
+        to,
+        helo,
     })
 }
 

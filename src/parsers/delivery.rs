@@ -90,11 +90,15 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
     let mut seen_to = false;
     let mut seen_relay = false;
     loop {
-        let eq = rest.find_fast("=")?;
-        let key = &rest[..eq];
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        // The key runs up to the first `=` and is `[a-z_]+`: so it ends at the first byte
+        // outside that set, which must be the `=`.
+        let eq = rest
+            .bytes()
+            .position(|b| !(b.is_ascii_lowercase() || b == b'_'))?;
+        if eq == 0 || rest.as_bytes()[eq] != b'=' {
             return None;
         }
+        let key = &rest[..eq];
         let value_and_rest = &rest[eq + 1..];
         if key == "status" {
             let (status, detail) = status_and_detail(value_and_rest)?;
@@ -155,12 +159,22 @@ fn status_and_detail(s: &str) -> Option<(&str, &str)> {
 }
 
 fn delays(s: &str) -> Option<[f64; 4]> {
-    let mut parts = s.split('/');
+    // `a/b/c/d`: exactly four numbers (as `split('/')` with four parts).
     let mut out = [0.0; 4];
-    for slot in &mut out {
-        *slot = number(parts.next()?)?;
+    let mut rest = s;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let end = if i < 3 {
+            crate::scan::find_byte(b'/', rest.as_bytes())?
+        } else {
+            if rest.as_bytes().contains(&b'/') {
+                return None;
+            }
+            rest.len()
+        };
+        *slot = number(&rest[..end])?;
+        rest = rest.get(end + 1..).unwrap_or("");
     }
-    parts.next().is_none().then_some(out)
+    Some(out)
 }
 
 /// The next hop's queue ID in `... queued as NEWID` (Postfix and amavis replies). Other MTAs'

@@ -65,18 +65,22 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
 
 /// Where `, key=` starts: a `, ` followed by a lower-case identifier and `=`.
 fn next_field_boundary(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
     let mut from = 0;
-    while let Some(pos) = s[from..].find_fast(", ") {
+    while let Some(pos) = crate::scan::find_byte(b',', &b[from..]) {
         let at = from + pos;
-        let after = &s[at + 2..];
-        let key_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
-            .count();
-        if key_len > 0 && after.as_bytes().get(key_len) == Some(&b'=') {
-            return Some(at);
+        if b.get(at + 1) == Some(&b' ') {
+            let key_len = b[at + 2..]
+                .iter()
+                .take_while(|c| c.is_ascii_lowercase() || **c == b'_')
+                .count();
+            if key_len > 0 && b.get(at + 2 + key_len) == Some(&b'=') {
+                return Some(at);
+            }
+            from = at + 2;
+        } else {
+            from = at + 1;
         }
-        from = at + 2;
     }
     None
 }

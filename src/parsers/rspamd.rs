@@ -59,7 +59,8 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
     let mut rest = text;
     while !rest.starts_with('(') {
         let (key, after) = rest.split_once_fast(": ")?;
-        if key.is_empty() || key.len() > 16 || key.find_any3(b',', b'(', b' ').is_some() {
+        if key.is_empty() || key.len() > 16 || key.bytes().any(|b| matches!(b, b',' | b'(' | b' '))
+        {
             return None;
         }
         let (value, next) = match after.strip_prefix('<') {
@@ -108,17 +109,19 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
 }
 
 /// The text after `SYM(1.0){options},...]`, skipping `]` inside the options' braces.
+///
+/// Outside the braces only `{` and `]` matter, inside them only `}`: the block is crossed by
+/// jumping from one of those to the next (`memchr`) rather than byte by byte.
 fn after_symbols(symbols: &str) -> Option<&str> {
-    let mut in_options = false;
-    for (i, b) in symbols.bytes().enumerate() {
-        match b {
-            b'{' => in_options = true,
-            b'}' => in_options = false,
-            b']' if !in_options => return Some(&symbols[i + 1..]),
-            _ => {}
+    let b = symbols.as_bytes();
+    let mut i = 0;
+    loop {
+        i += memchr::memchr2(b'{', b']', &b[i..])?;
+        if b[i] == b']' {
+            return Some(&symbols[i + 1..]);
         }
+        i += 1 + memchr::memchr(b'}', &b[i + 1..])? + 1;
     }
-    None
 }
 
 /// `123.456ms` or `1.2s`.

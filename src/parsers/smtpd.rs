@@ -1,7 +1,9 @@
 //! smtpd lines: sessions, TLS, rejects and other policy actions, SASL failures, and the
 //! `client=` line that gives a message its queue ID.
 
-use super::common::{field, fields_start, peer, reply, smtp_reject, split_queue_id, whole_peer};
+use super::common::{
+    field, fields_start, from_to_helo, peer, reply, smtp_reject, split_queue_id, whole_peer,
+};
 use crate::event::{Direction, Event, Peer, Reject, RejectKind, SessionEnd, Tls, Trust};
 use crate::scan::Scan;
 
@@ -124,6 +126,7 @@ fn proxy<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Event<'a>> {
         None => (rest, ""),
     };
     let (code, dsn, text) = reply(reply_text);
+    let (from, to, helo) = from_to_helo(fields);
     let reject = Reject {
         queue_id,
         kind: RejectKind::Reject,
@@ -132,9 +135,9 @@ fn proxy<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Event<'a>> {
         code,
         dsn,
         text,
-        from: field(fields, "from"),
-        to: field(fields, "to"),
-        helo: field(fields, "helo"),
+        from,
+        to,
+        helo,
     };
     with_reply_code(reject).map(Event::Reject)
 }
