@@ -100,44 +100,35 @@ fn series_key(line: &str) -> &str {
 /// OpenMetrics text -> Prometheus 0.0.4 text: counters are named with `_total` in their
 /// `# TYPE`/`# HELP` lines, `info` becomes `gauge`, and `# UNIT` and `# EOF` go.
 pub fn to_prometheus_text(open_metrics: &str) -> String {
+    // HELP comes before TYPE: first learn which families are counters.
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .filter(|name| !name.ends_with("_total"))
+        .collect();
     let mut out = String::with_capacity(open_metrics.len());
-    let mut counters: Vec<&str> = Vec::new();
     for line in open_metrics.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            match kind {
-                "counter" if !name.ends_with("_total") => {
-                    counters.push(name);
-                    out.push_str(&format!("# TYPE {name}_total counter\n"));
-                }
-                "info" => out.push_str(&format!("# TYPE {name} gauge\n")),
-                _ => {
-                    out.push_str(line);
-                    out.push('\n');
-                }
+        let comment = line
+            .strip_prefix("# TYPE ")
+            .map(|rest| ("TYPE", rest))
+            .or_else(|| line.strip_prefix("# HELP ").map(|rest| ("HELP", rest)));
+        if let Some((keyword, rest)) = comment {
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            if counters.contains(name) {
+                out.push_str(&format!("# {keyword} {name}_total {text}\n"));
+                continue;
             }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            // HELP precedes TYPE, so look ahead is not available: decide by the next TYPE line.
-            let is_counter = open_metrics.contains(&format!("# TYPE {name} counter\n"))
-                && !name.ends_with("_total");
-            if is_counter {
-                out.push_str(&format!("# HELP {name}_total {help}\n"));
-            } else {
-                out.push_str(line);
-                out.push('\n');
+            if keyword == "TYPE" && text == "info" {
+                out.push_str(&format!("# TYPE {name} gauge\n"));
+                continue;
             }
-            continue;
         }
         out.push_str(line);
         out.push('\n');
     }
-    let _ = counters;
     out
 }
 
