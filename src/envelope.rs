@@ -80,8 +80,11 @@ pub struct Clock {
     /// The hour of the last BSD timestamp, so that the next line of that hour only reads its
     /// minutes and seconds.
     bsd_hour: Option<BsdHour>,
-    /// The last `YYYY-MM-DD` (RFC 3339 and rspamd file lines) and what it stands for.
+    /// The last `YYYY-MM-DD` (rspamd file lines) and what it stands for.
     iso_date: Option<IsoDate>,
+    /// The last RFC 3339 `YYYY-MM-DDTHH` (as two overlapping eight-byte words) and the
+    /// microseconds of its start, before the offset that follows the time.
+    iso_hour: Option<((u64, u64), Micros)>,
 }
 
 /// A BSD timestamp's leading `Mmm dd HH` as last stamped: its bytes and the start of its hour.
@@ -119,6 +122,7 @@ impl Clock {
             cached_days: None,
             bsd_hour: None,
             iso_date: None,
+            iso_hour: None,
         }
     }
 
@@ -378,20 +382,42 @@ fn time_of_day(b: &[u8]) -> Option<(u32, u32, usize)> {
 }
 
 /// Parses `:MM:SS[.frac]` at the start of `b`; returns (seconds into the hour, micros, length).
-#[inline]
+#[inline(always)]
 fn minutes_seconds(b: &[u8]) -> Option<(u32, u32, usize)> {
-    if b.len() < 6 || b[0] != b':' || b[3] != b':' {
-        return None;
-    }
-    let m = two_digits(b[1], b[2])?;
-    let s = two_digits(b[4], b[5])?;
+    let (m, s) = if let Some(eight) = b.get(..8) {
+        // `:MM:SS` checked as one word: the colons exactly, the digits with the other bytes
+        // made `0`s.
+        const COLONS: u64 = 0x0000_0000_FF00_00FF;
+        const DIGITS: u64 = 0x0000_FFFF_00FF_FF00;
+        let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
+        if word & COLONS != 0x3A00_003A || !all_digits(word & DIGITS | THREES & !DIGITS) {
+            return None;
+        }
+        let d = word & 0x0000_0F0F_000F_0F00;
+        let m = ((d >> 8) & 0xF) * 10 + ((d >> 16) & 0xF);
+        let s = ((d >> 32) & 0xF) * 10 + ((d >> 40) & 0xF);
+        (m as u32, s as u32)
+    } else {
+        if b.len() < 6 || b[0] != b':' || b[3] != b':' {
+            return None;
+        }
+        (two_digits(b[1], b[2])?, two_digits(b[4], b[5])?)
+    };
     if m > 59 || s > 60 {
         return None;
     }
     if b.get(6) != Some(&b'.') {
         return Some((m * 60 + s, 0, 6));
     }
-    // The fraction: at least one digit; those past the sixth are read but dropped.
+    // The fraction: at least one digit; those past the sixth are read but dropped. Commonly
+    // exactly six, read at once.
+    if let Some(eight) = b.get(7..15) {
+        let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
+        let six = word & 0xFFFF_FFFF_FFFF;
+        if all_digits(six | 0x3030 << 48) && !b[13].is_ascii_digit() {
+            return Some((m * 60 + s, eight_digits(six << 16), 13));
+        }
+    }
     const SCALE: [u32; 7] = [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
     let mut len = 7;
     let mut v = 0u32;
@@ -405,6 +431,28 @@ fn minutes_seconds(b: &[u8]) -> Option<(u32, u32, usize)> {
         return None;
     }
     Some((m * 60 + s, v * SCALE[(len - 7).min(6)], len))
+}
+
+/// Eight ASCII `0`s.
+const THREES: u64 = 0x3030_3030_3030_3030;
+
+/// Whether all eight bytes of `word` are ASCII digits.
+#[inline(always)]
+fn all_digits(word: u64) -> bool {
+    // Each byte is 0x30..=0x39: high nibble 3, and adding 6 leaves it 3 (no byte carries out,
+    // as 0x3F + 6 < 0x100).
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    word & NIBBLES == THREES && word.wrapping_add(0x0606_0606_0606_0606) & NIBBLES == THREES
+}
+
+/// The number written by eight ASCII digits (the first in the lowest byte).
+#[inline(always)]
+fn eight_digits(word: u64) -> u32 {
+    let v = word & 0x0F0F_0F0F_0F0F_0F0F;
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF;
+    v as u32
 }
 
 /// Parses `YYYY-MM-DD` at the start of `b`.
@@ -429,8 +477,26 @@ fn rfc3339(s: &str, clock: &mut Clock) -> Option<(Micros, usize)> {
     if b.get(10) != Some(&b'T') {
         return None;
     }
-    let (_, days) = clock.iso_date(b)?;
-    let (secs, micros, tlen) = time_of_day(&b[11..])?;
+    // `YYYY-MM-DDTHH`, thirteen bytes, as the words at 0 and 5.
+    let head = (
+        u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+        u64::from_le_bytes(b.get(5..13)?.try_into().ok()?),
+    );
+    let (base, secs, micros, tlen) = match clock.iso_hour {
+        // The date and hour were checked when they were remembered.
+        Some((h, base)) if h == head => {
+            let (secs, micros, len) = minutes_seconds(&b[13..])?;
+            (base, secs, micros, len + 2)
+        }
+        _ => {
+            let (y, mo, d) = date(b)?;
+            let (secs, micros, tlen) = time_of_day(&b[11..])?;
+            let hour = two_digits(b[11], b[12])?;
+            let base = (days_from_civil(y, mo, d) * 86_400 + i64::from(hour * 3600)) * 1_000_000;
+            clock.iso_hour = Some((head, base));
+            (base, secs - hour * 3600, micros, tlen)
+        }
+    };
     let mut pos = 11 + tlen;
     let offset: i64 = match b.get(pos) {
         Some(b'Z') | Some(b'z') => {
@@ -450,7 +516,7 @@ fn rfc3339(s: &str, clock: &mut Clock) -> Option<(Micros, usize)> {
         }
         _ => return None,
     };
-    let ts = (days * 86_400 + i64::from(secs) - offset) * 1_000_000 + i64::from(micros);
+    let ts = base + (i64::from(secs) - offset) * 1_000_000 + i64::from(micros);
     Some((ts, pos))
 }
 
@@ -459,39 +525,124 @@ fn split_word(s: &str) -> Option<(&str, &str)> {
     Some((&s[..end], &s[end + 1..]))
 }
 
-/// `host program[pid]: message` or `host program: message`: (host, program, pid, message).
-#[inline]
-fn host_and_tag(rest: &str) -> Option<(&str, &str, Option<u32>, &str)> {
+/// `host program[pid]: message` or `host program: message` from byte `start` of `line` on:
+/// (host, program, pid, message).
+#[inline(always)]
+fn host_and_tag(line: &str, start: usize) -> Option<(&str, &str, Option<u32>, &str)> {
+    // Slices as `get(a..)` then `get(..n)`: one boundary check each, inlined.
+    let rest = line.get(start..)?;
     let b = rest.as_bytes();
-    let space = find_byte(b' ', b)?;
-    let host = rest.get(..space)?;
-    let (program, pid, message) = tag(rest.get(space + 1..)?)?;
-    Some((host, program, pid, message))
-}
-
-/// `program[pid]: message` or `program: message`.
-#[inline]
-fn tag(rest: &str) -> Option<(&str, Option<u32>, &str)> {
+    let host_len = first_space(b)?;
+    let host = rest.get(..host_len)?;
     // The tag holds no space, so it ends at the first space, which must follow its `:`; or,
     // when the message is empty (`prog[1]:` at the end of the line), at the end.
-    let b = rest.as_bytes();
-    let (colon, message) = match find_byte(b' ', b) {
-        Some(space) if space > 1 && b[space - 1] == b':' => (space - 1, rest.get(space + 1..)?),
+    let after = rest.get(host_len + 1..)?;
+    let tag = after.as_bytes();
+    let (space, open) = space_and_bracket(tag);
+    let colon = match space {
+        Some(space) if space > 1 && tag[space - 1] == b':' => space - 1,
         Some(_) => return None,
-        None if b.len() > 1 && b[b.len() - 1] == b':' => (b.len() - 1, ""),
+        None if tag.len() > 1 && tag[tag.len() - 1] == b':' => tag.len() - 1,
         None => return None,
     };
-    let tag = &b[..colon];
-    match find_byte(b'[', tag) {
+    let message = after.get(colon + 2..).unwrap_or("");
+    // A `[` before the space is before the colon.
+    match open {
         Some(open) => {
             if open == 0 || tag[colon - 1] != b']' {
                 return None;
             }
-            let pid = digits(&tag[open + 1..colon - 1])?;
-            Some((rest.get(..open)?, Some(pid), message))
+            let pid = pid(tag, open, colon - 1)?;
+            Some((host, after.get(..open)?, Some(pid), message))
         }
-        None => Some((rest.get(..colon)?, None, message)),
+        None => Some((host, after.get(..colon)?, None, message)),
     }
+}
+
+/// The pid between `[` at `open` and `]` at `close` in `tag`: one to nine digits.
+#[inline(always)]
+fn pid(tag: &[u8], open: usize, close: usize) -> Option<u32> {
+    let n = close - open - 1;
+    // Up to eight digits at once: the eight bytes that end before the `]`, the ones before the
+    // pid turned into leading zeros.
+    if (1..=8).contains(&n) && close >= 8 {
+        let word = u64::from_le_bytes(tag[close - 8..close].try_into().unwrap_or_default());
+        let before = u64::MAX.checked_shr(8 * n as u32).unwrap_or(0);
+        let word = word & !before | THREES & before;
+        return if all_digits(word) {
+            Some(eight_digits(word))
+        } else {
+            None
+        };
+    }
+    digits(&tag[open + 1..close])
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The lowest byte flagged (`0x80`) is the lowest zero byte of `x` (higher flags may be
+/// borrows, but the lowest one never is).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// The offset of the first space in `b`, eight bytes at a time.
+#[inline(always)]
+fn first_space(b: &[u8]) -> Option<usize> {
+    const SPACES: u64 = LO * b' ' as u64;
+    let mut chunks = b.chunks_exact(8);
+    let mut i = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let spaces = zero_bytes(word ^ SPACES);
+        if spaces != 0 {
+            return Some(i + (spaces.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b' ')
+        .map(|at| i + at)
+}
+
+/// The offset of the first space in `b` and of the first `[` before it (or before the end when
+/// there is no space), in one pass of eight bytes at a time.
+#[inline(always)]
+fn space_and_bracket(b: &[u8]) -> (Option<usize>, Option<usize>) {
+    const SPACES: u64 = LO * b' ' as u64;
+    const BRACKETS: u64 = LO * b'[' as u64;
+    let mut open = None;
+    let mut chunks = b.chunks_exact(8);
+    let mut i = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let spaces = zero_bytes(word ^ SPACES);
+        if open.is_none() {
+            let brackets = zero_bytes(word ^ BRACKETS);
+            if brackets != 0 {
+                open = Some(i + (brackets.trailing_zeros() / 8) as usize);
+            }
+        }
+        if spaces != 0 {
+            let space = i + (spaces.trailing_zeros() / 8) as usize;
+            return (Some(space), open.filter(|&open| open < space));
+        }
+        i += 8;
+    }
+    for &c in chunks.remainder() {
+        if c == b' ' {
+            return (Some(i), open);
+        }
+        if c == b'[' && open.is_none() {
+            open = Some(i);
+        }
+        i += 1;
+    }
+    (None, open)
 }
 
 /// Parses the envelope of one line (without its newline). `None`: not a syslog line.
@@ -524,8 +675,7 @@ pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
         if b.get(len) != Some(&b' ') {
             return None;
         }
-        // The timestamp is ASCII, so `len + 1` (after its space) is a character boundary.
-        let (host, program, pid, message) = host_and_tag(line.get(len + 1..)?)?;
+        let (host, program, pid, message) = host_and_tag(line, len + 1)?;
         return Some(LogLine {
             timestamp,
             host,
@@ -545,7 +695,7 @@ pub fn parse<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     if b.get(len) != Some(&b' ') {
         return None;
     }
-    let (host, program, pid, message) = host_and_tag(line.get(len + 1..)?)?;
+    let (host, program, pid, message) = host_and_tag(line, len + 1)?;
     // Only a well-formed line moves the clock's year inference.
     let timestamp = match stamped {
         Ok(timestamp) => timestamp,
@@ -860,7 +1010,10 @@ mod tests {
         let hour = pick(&["00", "12", "12", "13", "23", "24", "1", "0a"]);
         let minute = pick(&["00", "34", "34", "59", "60", "5"]);
         let second = pick(&["00", "56", "59", "60", "61", "5"]);
-        let frac = pick(&["", "", "", ".5", ".123456", ".1234567", ".", ".03286"]);
+        let frac = pick(&[
+            "", "", "", ".5", ".123456", ".1234567", ".", ".03286", ".000000", ".999999",
+            ".12345a", ".12a456",
+        ]);
         let sep = pick(&[" ", " ", " ", "", "  ", "x"]);
         let host = pick(&["mx1", "mx1", "h", "", "héllo", "-"]);
         let tag = pick(&[
@@ -881,6 +1034,20 @@ mod tests {
             ":",
             "p[1]",
             "a[b[1]:",
+            "postfix/submission/smtpd[12345]:",
+            "postfix/submission/smtpd[12345]",
+            "a-very-long-program-name-without-a-pid-at-all:",
+            "a-very-long-program-name-with-a-pid-at-the-end[42]:",
+            "x[1]]:",
+            "p[1]:x",
+            "p[1]:[2]:",
+            "postfix/smtpd[1234]:",
+            "postfix/smtpd[12345678]:",
+            "p[12345678]:",
+            "p[00000001]:",
+            "postfix/smtpd[1]:",
+            "postfix/smtpd[1x34]:",
+            "postfix/smtpd[ 1234]:",
         ]);
         let message = pick(&[" connect from a[1.2.3.4]", " x: y", "", " ", " é"]);
         let date = pick(&[
