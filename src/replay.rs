@@ -138,12 +138,16 @@ fn read_chunks(
     // The start of a line that the previous chunk cut.
     let mut carry: Vec<u8> = Vec::new();
     loop {
+        // A chunk back from the pipeline keeps its bytes: only what it lacks of a full chunk
+        // is zeroed (zeroing whole chunks cost as much as reading them).
         let mut buf = spent.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(&carry);
+        let mut filled = carry.len();
+        let size = CHUNK.max(2 * filled);
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        buf[..filled].copy_from_slice(&carry);
         carry.clear();
-        let mut filled = buf.len();
-        buf.resize(CHUNK.max(2 * filled), 0);
         let mut eof = false;
         // Fill the buffer; when full without a line end, it holds part of one long line: grow.
         loop {
