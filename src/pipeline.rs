@@ -194,10 +194,15 @@ impl Pipeline {
 
     /// Processes one line (without or with its trailing newline). Never panics on any input.
     pub fn process_line(&mut self, raw: &[u8]) -> LineResult {
-        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = text_of(raw);
-        let Some(line) = envelope::parse(&text, &mut self.clock) else {
+        self.process_text(&text_of(raw))
+    }
+
+    /// [`Pipeline::process_line`] for a line already known to be UTF-8 (replay's reader thread
+    /// checks whole chunks at once).
+    pub fn process_text(&mut self, text: &str) -> LineResult {
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let Some(line) = envelope::parse(text, &mut self.clock) else {
             self.metrics.count_line("other", "unsupported");
             return LineResult::Unsupported("other");
         };

@@ -40,7 +40,52 @@ const CHUNK: usize = 256 * 1024;
 /// Chunks read ahead per file.
 const CHUNKS_AHEAD: usize = 2;
 
-type Chunk = Result<Vec<u8>, String>;
+type Chunk = Result<ChunkData, String>;
+
+/// A chunk's lines, checked for UTF-8 as a whole by the reader thread (almost always text).
+enum ChunkData {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl ChunkData {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ChunkData::Text(t) => t.as_bytes(),
+            ChunkData::Bytes(b) => b,
+        }
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            ChunkData::Text(t) => t.into_bytes(),
+            ChunkData::Bytes(b) => b,
+        }
+    }
+}
+
+/// One line of a chunk.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Line<'a> {
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            Line::Text(t) => t.as_bytes(),
+            Line::Bytes(b) => b,
+        }
+    }
+
+    fn process(self, pipeline: &mut Pipeline) -> LineResult {
+        match self {
+            Line::Text(t) => pipeline.process_text(t),
+            Line::Bytes(b) => pipeline.process_line(b),
+        }
+    }
+}
 
 /// Reads lines, bytes as they are (invalid UTF-8 is the pipeline's job). A thread of its own
 /// reads (and decompresses) the file into chunks of whole lines, so that the pipeline's thread
@@ -54,7 +99,7 @@ struct Lines {
     chunks: Option<Receiver<Chunk>>,
     /// Chunks done with, back to the reader for reuse.
     spent: Option<SyncSender<Vec<u8>>>,
-    chunk: Vec<u8>,
+    chunk: ChunkData,
     /// The unread lines are `chunk[start..]`.
     start: usize,
     done: bool,
@@ -67,21 +112,26 @@ impl Lines {
             source: Some(source),
             chunks: None,
             spent: None,
-            chunk: Vec::new(),
+            chunk: ChunkData::Bytes(Vec::new()),
             start: 0,
             done: false,
         }
     }
 
     /// The next line with its `\n` (the last line of a file may have none).
-    fn next_line(&mut self) -> Result<Option<&[u8]>, String> {
+    fn next_line(&mut self) -> Result<Option<Line<'_>>, String> {
         loop {
-            if self.start < self.chunk.len() {
-                let rest = &self.chunk[self.start..];
+            let bytes = self.chunk.bytes();
+            if self.start < bytes.len() {
+                let rest = &bytes[self.start..];
                 let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
                 let line = self.start..self.start + len;
                 self.start = line.end;
-                return Ok(Some(&self.chunk[line]));
+                // A `\n` always ends a character: the line is a str slice of a text chunk.
+                return Ok(Some(match &self.chunk {
+                    ChunkData::Text(t) => Line::Text(&t[line]),
+                    ChunkData::Bytes(b) => Line::Bytes(&b[line]),
+                }));
             }
             if self.done {
                 return Ok(None);
@@ -106,7 +156,7 @@ impl Lines {
             let spent = std::mem::replace(&mut self.chunk, next);
             self.start = 0;
             if let Some(back) = &self.spent {
-                let _ = back.try_send(spent);
+                let _ = back.try_send(spent.into_bytes());
             }
         }
     }
@@ -161,7 +211,7 @@ fn read_chunks(
                 Err(e) => {
                     // The whole lines read so far still count.
                     buf.truncate(memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1));
-                    if !buf.is_empty() && chunks.send(Ok(buf)).is_err() {
+                    if !buf.is_empty() && chunks.send(Ok(checked(buf))).is_err() {
                         return;
                     }
                     let _ = chunks.send(Err(format!("{name}: {e}")));
@@ -181,12 +231,20 @@ fn read_chunks(
             carry.extend_from_slice(&buf[cut..]);
             buf.truncate(cut);
         }
-        if !buf.is_empty() && chunks.send(Ok(buf)).is_err() {
+        if !buf.is_empty() && chunks.send(Ok(checked(buf))).is_err() {
             return;
         }
         if eof {
             return;
         }
+    }
+}
+
+/// A chunk as text when it is UTF-8 throughout (then no line of it needs checking again).
+fn checked(buf: Vec<u8>) -> ChunkData {
+    match String::from_utf8(buf) {
+        Ok(text) => ChunkData::Text(text),
+        Err(e) => ChunkData::Bytes(e.into_bytes()),
     }
 }
 
@@ -238,12 +296,12 @@ pub fn replay(
     for mut main in mains {
         while let Some(line) = main.next_line()? {
             if side.pending()
-                && let Some(ts) = pipeline.timestamp_of(line)
+                && let Some(ts) = pipeline.timestamp_of(line.bytes())
             {
                 side.feed_until(ts, pipeline, sampler, &mut count)?;
             }
-            let r = pipeline.process_line(line);
-            sampler.note(r, line, &mut stderr);
+            let r = line.process(pipeline);
+            sampler.note(r, line.bytes(), &mut stderr);
             count += 1;
         }
     }
@@ -283,6 +341,7 @@ impl SideLogs {
         while let Some(f) = self.files.last_mut() {
             match f.next_line()? {
                 Some(line) => {
+                    let line = line.bytes();
                     let text = crate::pipeline::text_of(line);
                     // Lines without a timestamp of their own go with the previous one.
                     let ts = envelope::parse(&text, &mut self.clock)
@@ -348,7 +407,7 @@ mod tests {
         let mut out = Vec::new();
         loop {
             match lines.next_line() {
-                Ok(Some(l)) => out.push(l.to_vec()),
+                Ok(Some(l)) => out.push(l.bytes().to_vec()),
                 Ok(None) => return (out, None),
                 Err(e) => return (out, Some(e)),
             }
@@ -402,6 +461,62 @@ mod tests {
         // Chunks end at a line end: what came before the failing read and ends a line.
         assert_eq!(lines, vec![b"one\n".to_vec(), b"two\n".to_vec()]);
         assert_eq!(error.as_deref(), Some("test.log: disk on fire"));
+    }
+
+    /// Lines of text chunks go through `process_text`, of others through `process_line`:
+    /// the numbers are those of feeding every line to `process_line`.
+    #[test]
+    fn text_and_byte_chunks_count_alike() {
+        use crate::exposition::{Format, render};
+        use crate::pipeline::PipelineConfig;
+        use prometheus_client::registry::Registry;
+        let mut data = Vec::new();
+        for i in 0..30_000 {
+            let line = match i % 1_000 {
+                7 => format!(
+                    "Nov 23 00:00:{:02} mx postfix/smtpd[1]: connect from h\u{e9}[192.0.2.1]\r\n",
+                    i % 60
+                ),
+                500 => format!(
+                    "Nov 23 00:00:{:02} mx postfix/smtpd[1]: connect from \u{0}x[192.0.2.1]\n",
+                    i % 60
+                ),
+                _ => format!(
+                    "Nov 23 00:00:{:02} mx postfix/qmgr[2]: 4A1B2C{i:04X}: removed\n",
+                    i % 60
+                ),
+            };
+            data.extend_from_slice(line.as_bytes());
+            if i == 20_000 {
+                data.extend_from_slice(
+                    b"Nov 23 00:00:00 mx postfix/smtpd[1]: connect from \xff[192.0.2.1]\n",
+                );
+            }
+        }
+        let run = |feed: &mut dyn FnMut(&mut Pipeline)| {
+            let mut registry = Registry::default();
+            let mut p = Pipeline::new(PipelineConfig::default(), &mut registry).unwrap();
+            feed(&mut p);
+            render(&registry, Format::Prometheus)
+        };
+        let mut kinds = (0, 0);
+        let chunked = run(&mut |p| {
+            let mut lines = Lines::new(Box::new(io::Cursor::new(data.clone())), "t".into());
+            while let Some(line) = lines.next_line().unwrap() {
+                match line {
+                    Line::Text(_) => kinds.0 += 1,
+                    Line::Bytes(_) => kinds.1 += 1,
+                }
+                line.process(p);
+            }
+        });
+        let one_by_one = run(&mut |p| {
+            for line in data.split_inclusive(|b| *b == b'\n') {
+                p.process_line(line);
+            }
+        });
+        assert_eq!(chunked, one_by_one);
+        assert!(kinds.0 > 10_000 && kinds.1 > 0, "{kinds:?}");
     }
 
     #[test]
