@@ -1,6 +1,6 @@
 //! Small scanners shared by the daemon parsers. No regexes: these run on every line.
 
-use crate::event::{Peer, Reject, RejectKind};
+use crate::event::{Event, Peer, Reject, RejectKind, Trust};
 use crate::scan::Scan;
 
 /// Is `s` a Postfix queue ID? Short IDs are upper-case hex (6+ chars); long IDs
@@ -102,6 +102,40 @@ pub fn peer(s: &str) -> Option<(Peer<'_>, &str)> {
 pub fn whole_peer(s: &str) -> Option<Peer<'_>> {
     let (p, rest) = peer(s)?;
     matches!(rest, "" | ":").then_some(p)
+}
+
+/// `Event::Other(kind)` of the first `(prefix, kind)` whose prefix starts `s`: the daemons'
+/// lines that are only counted, told apart by how they start.
+pub fn other_by_prefix(s: &str, table: &[(&str, &'static str)]) -> Option<Event<'static>> {
+    table
+        .iter()
+        .find(|(prefix, _)| s.starts_with(prefix))
+        .map(|&(_, kind)| Event::Other(kind))
+}
+
+/// The trust level that starts a TLS summary line (`Verified TLS connection established ...`),
+/// in smtpd and in the SMTP/LMTP client alike.
+pub fn tls_trust(word: &str) -> Option<Trust> {
+    Some(match word {
+        "Anonymous" => Trust::Anonymous,
+        "Untrusted" => Trust::Untrusted,
+        "Trusted" => Trust::Trusted,
+        "Verified" => Trust::Verified,
+        _ => return None,
+    })
+}
+
+/// The end of a TLS summary line, after the peer and its `: `:
+/// `TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange ...` ->
+/// (`TLSv1.3`, `TLS_AES_256_GCM_SHA384`, `Some(256)`).
+pub fn tls_cipher(rest: &str) -> Option<(&str, &str, Option<u32>)> {
+    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
+    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
+    let bits = rest
+        .strip_prefix('(')
+        .and_then(|r| r.split_once_fast("/"))
+        .and_then(|(bits, _)| bits.parse().ok());
+    Some((protocol, cipher, bits))
 }
 
 /// The value of `key=` in a `key=value, key=value` or `key=value key=value` list.

@@ -5,8 +5,10 @@
 //! `QUEUEID: to=<u@d>, orig_to=<x@y>, relay=R, conn_use=N, delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (detail)`
 //! where `orig_to` and `conn_use` are optional and very old versions lack `delays` and `dsn`.
 
-use crate::event::{Delivery, Direction, Event, Tls, Trust};
-use crate::parsers::common::{number, peer, split_queue_id};
+use crate::event::{Delivery, Direction, Event, Tls};
+use crate::parsers::common::{
+    number, other_by_prefix, peer, split_queue_id, tls_cipher, tls_trust,
+};
 use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
@@ -41,34 +43,31 @@ fn with_queue_id<'a>(queue_id: &'a str, rest: &'a str) -> Option<Event<'a>> {
     if rest.starts_with("to=") {
         return delivery(queue_id, rest).map(Event::Delivery);
     }
-    let kind = if let Some(host) = rest.strip_prefix("host ") {
+    if let Some(host) = rest.strip_prefix("host ") {
         // `host mx[ip] said: 450 ... (in reply to RCPT TO command)`: a reply that is not yet the
         // recipient's final status; the delivery line that follows carries it.
         let (_, after) = peer(host)?;
-        if after.starts_with(" said: ") {
-            "remote_reply"
-        } else if after.starts_with(" refused to talk to me: ") {
-            "remote_refused"
-        } else {
-            return None;
-        }
-    } else if rest.starts_with("lost connection with ") {
-        "lost_connection"
-    } else if rest.starts_with("conversation with ") {
-        "conversation_timeout"
-    } else if rest.starts_with("enabling PIX workarounds: ") {
-        "pix_workarounds"
-    } else if rest.starts_with("Cannot start TLS: ") {
-        "tls_handshake_failed"
-    } else if rest.starts_with("breaking line > ") {
-        "line_folded"
-    } else if rest.starts_with("status=deferred (") {
-        // `QUEUEID: status=deferred (bounce failed)`: the defer/bounce service could not record it.
-        "status_record_failed"
-    } else {
-        return None;
-    };
-    Some(Event::Other(kind))
+        return other_by_prefix(
+            after,
+            &[
+                (" said: ", "remote_reply"),
+                (" refused to talk to me: ", "remote_refused"),
+            ],
+        );
+    }
+    other_by_prefix(
+        rest,
+        &[
+            ("lost connection with ", "lost_connection"),
+            ("conversation with ", "conversation_timeout"),
+            ("enabling PIX workarounds: ", "pix_workarounds"),
+            ("Cannot start TLS: ", "tls_handshake_failed"),
+            ("breaking line > ", "line_folded"),
+            // `QUEUEID: status=deferred (bounce failed)`: the defer/bounce service could not
+            // record it.
+            ("status=deferred (", "status_record_failed"),
+        ],
+    )
 }
 
 /// Parses a delivery status line after its queue ID; qmgr writes the same shape for recipients it
@@ -194,30 +193,15 @@ fn connect_failed(rest: &str) -> Option<Event<'_>> {
     Some(Event::ConnectFailed { peer, reason })
 }
 
-fn trust(word: &str) -> Option<Trust> {
-    Some(match word {
-        "Anonymous" => Trust::Anonymous,
-        "Untrusted" => Trust::Untrusted,
-        "Trusted" => Trust::Trusted,
-        "Verified" => Trust::Verified,
-        _ => return None,
-    })
-}
-
 /// `Verified TLS connection established to mx[ip]:25: TLSv1.3 with cipher X (256/256 bits) ...`
 fn tls_established(message: &str) -> Option<Tls<'_>> {
     let (trust_word, rest) = message.split_once_fast(" ")?;
-    let trust = trust(trust_word)?;
+    let trust = tls_trust(trust_word)?;
     let rest = rest.strip_prefix("TLS connection established to ")?;
     let (peer, rest) = peer(rest)?;
     // Newer versions may put more between the peer and `: ` (a server name, for instance).
     let rest = &rest[rest.find_fast(": ")? + 2..];
-    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
-    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
-    let bits = rest
-        .strip_prefix('(')
-        .and_then(|b| b.split_once_fast("/"))
-        .and_then(|(b, _)| b.parse().ok());
+    let (protocol, cipher, bits) = tls_cipher(rest)?;
     Some(Tls {
         direction: Direction::Outbound,
         trust,
@@ -230,14 +214,14 @@ fn tls_established(message: &str) -> Option<Tls<'_>> {
 
 fn is_tls_reused(message: &str) -> bool {
     message.split_once_fast(" ").is_some_and(|(t, rest)| {
-        trust(t).is_some() && rest.starts_with("TLS connection reused to ")
+        tls_trust(t).is_some() && rest.starts_with("TLS connection reused to ")
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Peer;
+    use crate::event::{Peer, Trust};
 
     fn delivery_of(message: &str) -> Delivery<'_> {
         match parse(message) {
