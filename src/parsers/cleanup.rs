@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use crate::event::Peer;
     use crate::parsers::Daemon;
-    use crate::parsers::smtpd::tests::event_of;
+    use crate::parsers::testing::{assert_events, assert_others, event_of};
 
     fn event(line: &str) -> Event<'_> {
         event_of(Daemon::Cleanup, line)
@@ -245,9 +245,7 @@ mod tests {
                 ),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Cleanup, &cases);
         // A test template with an invalid DSN class: the 3-digit code is taken as it stands.
         let line = "Jan 1 00:00:00 hostname postfix/cleanup[12345]: 123456789AB: milter-reject: END-OF-MESSAGE from example.com[123.45.67.89]: 123 1.2.3 Reasons; from=<user@example.com> to=<user@example.com> proto=ESMTP helo=<example.com>";
         assert_eq!(
@@ -436,29 +434,28 @@ mod tests {
                 ),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Cleanup, &cases);
     }
 
     #[test]
     fn other_lines() {
-        for (line, kind) in [
-            (
-                "Mar  2 10:00:23 mx postfix/cleanup[55]: warning: milter inet:127.0.0.1:11332: can't read SMFIC_BODYEOB reply packet header: Connection reset by peer",
-                "milter_error",
-            ),
-            (
-                "Mar  2 10:00:24 mx postfix/cleanup[55]: table hash:/etc/postfix/header_checks(0,lock|fold_fix) has changed -- restarting",
-                "table_changed",
-            ),
-            (
-                "Mar  2 10:00:25 mx postfix/cleanup[55]: warning: 4B7C52A0F3: read timeout on cleanup socket",
-                "warning",
-            ),
-        ] {
-            assert_eq!(event(line), Event::Other(kind), "{line}");
-        }
+        assert_others(
+            Daemon::Cleanup,
+            &[
+                (
+                    "Mar  2 10:00:23 mx postfix/cleanup[55]: warning: milter inet:127.0.0.1:11332: can't read SMFIC_BODYEOB reply packet header: Connection reset by peer",
+                    "milter_error",
+                ),
+                (
+                    "Mar  2 10:00:24 mx postfix/cleanup[55]: table hash:/etc/postfix/header_checks(0,lock|fold_fix) has changed -- restarting",
+                    "table_changed",
+                ),
+                (
+                    "Mar  2 10:00:25 mx postfix/cleanup[55]: warning: 4B7C52A0F3: read timeout on cleanup socket",
+                    "warning",
+                ),
+            ],
+        );
     }
 
     /// Real Postfix 3.7 output from the project's loopback mail stack.
@@ -500,9 +497,7 @@ mod tests {
                 Event::Other("warning"),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Cleanup, &cases);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! `QUEUEID: to=<u@d>, orig_to=<x@y>, relay=R, conn_use=N, delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (detail)`
 //! where `orig_to` and `conn_use` are optional and very old versions lack `delays` and `dsn`.
 
-use crate::event::{Delivery, Direction, Event, Tls, Trust};
-use crate::parsers::common::{number, peer, split_queue_id};
-use crate::scan::Scan;
+use crate::event::{Delivery, Direction, Event, Tls};
+use crate::parsers::common::{
+    number, other_by_prefix, peer, split_queue_id, tls_cipher, tls_trust,
+};
+use crate::scan::{Scan, find_byte};
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some((queue_id, rest)) = split_queue_id(message) {
@@ -41,38 +43,38 @@ fn with_queue_id<'a>(queue_id: &'a str, rest: &'a str) -> Option<Event<'a>> {
     if rest.starts_with("to=") {
         return delivery(queue_id, rest).map(Event::Delivery);
     }
-    let kind = if let Some(host) = rest.strip_prefix("host ") {
+    if let Some(host) = rest.strip_prefix("host ") {
         // `host mx[ip] said: 450 ... (in reply to RCPT TO command)`: a reply that is not yet the
         // recipient's final status; the delivery line that follows carries it.
         let (_, after) = peer(host)?;
-        if after.starts_with(" said: ") {
-            "remote_reply"
-        } else if after.starts_with(" refused to talk to me: ") {
-            "remote_refused"
-        } else {
-            return None;
-        }
-    } else if rest.starts_with("lost connection with ") {
-        "lost_connection"
-    } else if rest.starts_with("conversation with ") {
-        "conversation_timeout"
-    } else if rest.starts_with("enabling PIX workarounds: ") {
-        "pix_workarounds"
-    } else if rest.starts_with("Cannot start TLS: ") {
-        "tls_handshake_failed"
-    } else if rest.starts_with("breaking line > ") {
-        "line_folded"
-    } else if rest.starts_with("status=deferred (") {
-        // `QUEUEID: status=deferred (bounce failed)`: the defer/bounce service could not record it.
-        "status_record_failed"
-    } else {
-        return None;
-    };
-    Some(Event::Other(kind))
+        return other_by_prefix(
+            after,
+            &[
+                (" said: ", "remote_reply"),
+                (" refused to talk to me: ", "remote_refused"),
+            ],
+        );
+    }
+    other_by_prefix(
+        rest,
+        &[
+            ("lost connection with ", "lost_connection"),
+            ("conversation with ", "conversation_timeout"),
+            ("enabling PIX workarounds: ", "pix_workarounds"),
+            ("Cannot start TLS: ", "tls_handshake_failed"),
+            ("breaking line > ", "line_folded"),
+            // `QUEUEID: status=deferred (bounce failed)`: the defer/bounce service could not
+            // record it.
+            ("status=deferred (", "status_record_failed"),
+        ],
+    )
 }
 
 /// Parses a delivery status line after its queue ID; qmgr writes the same shape for recipients it
 /// defers or bounces itself.
+///
+/// One pass from left to right: each `key=` is read where the previous value ended, and each
+/// value up to its separator, so no byte before `status=` is looked at twice.
 pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
     let mut d = Delivery {
         queue_id,
@@ -86,41 +88,42 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
         detail: "",
         queued_as: None,
     };
-    let mut rest = line;
+    let b = line.as_bytes();
+    let mut at = 0;
     let mut seen_to = false;
     let mut seen_relay = false;
     loop {
-        // The key runs up to the first `=` and is `[a-z_]+`: so it ends at the first byte
-        // outside that set, which must be the `=`.
-        let eq = rest
-            .bytes()
-            .position(|b| !(b.is_ascii_lowercase() || b == b'_'))?;
-        if eq == 0 || rest.as_bytes()[eq] != b'=' {
+        // The key is `[a-z_]+` and ends at the first byte outside that set, which must be `=`.
+        let key_start = at;
+        while at < b.len() && (b[at].is_ascii_lowercase() || b[at] == b'_') {
+            at += 1;
+        }
+        if at == key_start || b.get(at) != Some(&b'=') {
             return None;
         }
-        let key = &rest[..eq];
-        let value_and_rest = &rest[eq + 1..];
-        if key == "status" {
-            let (status, detail) = status_and_detail(value_and_rest)?;
+        let key = &b[key_start..at];
+        at += 1;
+        if key == b"status" {
+            let (status, detail) = status_and_detail(&line[at..])?;
             d.status = status;
             d.detail = detail;
             d.queued_as = queued_as(detail);
             break;
         }
-        let (value, next) = next_value(value_and_rest)?;
+        let (value, next) = next_value(line, at)?;
         match key {
-            "to" => {
+            b"to" => {
                 d.to = value;
                 seen_to = true;
             }
-            "orig_to" => d.orig_to = Some(value),
-            "relay" => {
+            b"orig_to" => d.orig_to = Some(value),
+            b"relay" => {
                 d.relay = value;
                 seen_relay = true;
             }
-            "delay" => d.delay = number(value),
-            "delays" => d.delays = delays(value),
-            "dsn" => d.dsn = Some(value),
+            b"delay" => d.delay = number(value),
+            b"delays" => d.delays = delays(value),
+            b"dsn" => d.dsn = Some(value),
             // conn_use and whatever later versions add: nothing to keep.
             _ => {}
         }
@@ -128,21 +131,35 @@ pub fn delivery<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
             // The recipient comes first; a line without it is not a delivery line.
             return None;
         }
-        rest = next;
+        at = next;
     }
     (seen_to && seen_relay).then_some(d)
 }
 
-/// A value of `key=value, ` and the text after the separator. Addresses are in `<...>` and may
-/// contain `, `: they end at the `>` that is followed by `, `.
-fn next_value(s: &str) -> Option<(&str, &str)> {
-    if let Some(inner) = s.strip_prefix('<') {
-        let quoted = crate::parsers::common::quoted_local_part_len(inner);
-        let close = quoted + inner[quoted..].find_fast(">, ")?;
-        return Some((&inner[..close], &inner[close + 3..]));
+/// The value of `key=value, ` that starts at byte `at` of `line`, and where the text after its
+/// separator starts. Addresses are in `<...>` and may contain `, `: they end at the `>` that is
+/// followed by `, ` (after a quoted local part, which may hold both).
+fn next_value(line: &str, at: usize) -> Option<(&str, usize)> {
+    let b = line.as_bytes();
+    if b.get(at) == Some(&b'<') {
+        let inner = at + 1;
+        let mut i = inner + crate::parsers::common::quoted_local_part_len(&line[inner..]);
+        loop {
+            i += find_byte(b'>', &b[i..])?;
+            if b[i + 1..].starts_with(b", ") {
+                return Some((&line[inner..i], i + 3));
+            }
+            i += 1;
+        }
     }
-    let end = s.find_fast(", ")?;
-    Some((&s[..end], &s[end + 2..]))
+    let mut i = at;
+    loop {
+        i += find_byte(b',', &b[i..])?;
+        if b.get(i + 1) == Some(&b' ') {
+            return Some((&line[at..i], i + 2));
+        }
+        i += 1;
+    }
 }
 
 /// `sent (250 2.0.0 Ok: queued as 4AbC)` -> (`sent`, `250 2.0.0 Ok: queued as 4AbC`).
@@ -164,7 +181,7 @@ fn delays(s: &str) -> Option<[f64; 4]> {
     let mut rest = s;
     for (i, slot) in out.iter_mut().enumerate() {
         let end = if i < 3 {
-            crate::scan::find_byte(b'/', rest.as_bytes())?
+            find_byte(b'/', rest.as_bytes())?
         } else {
             if rest.as_bytes().contains(&b'/') {
                 return None;
@@ -182,7 +199,11 @@ fn delays(s: &str) -> Option<[f64; 4]> {
 fn queued_as(detail: &str) -> Option<&str> {
     let at = detail.find_fast("queued as ")?;
     let rest = &detail[at + "queued as ".len()..];
-    let id = &rest[..rest.find([' ', ')', ';', ',']).unwrap_or(rest.len())];
+    let end = rest
+        .bytes()
+        .position(|c| matches!(c, b' ' | b')' | b';' | b','))
+        .unwrap_or(rest.len());
+    let id = &rest[..end];
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
 }
 
@@ -194,30 +215,15 @@ fn connect_failed(rest: &str) -> Option<Event<'_>> {
     Some(Event::ConnectFailed { peer, reason })
 }
 
-fn trust(word: &str) -> Option<Trust> {
-    Some(match word {
-        "Anonymous" => Trust::Anonymous,
-        "Untrusted" => Trust::Untrusted,
-        "Trusted" => Trust::Trusted,
-        "Verified" => Trust::Verified,
-        _ => return None,
-    })
-}
-
 /// `Verified TLS connection established to mx[ip]:25: TLSv1.3 with cipher X (256/256 bits) ...`
 fn tls_established(message: &str) -> Option<Tls<'_>> {
     let (trust_word, rest) = message.split_once_fast(" ")?;
-    let trust = trust(trust_word)?;
+    let trust = tls_trust(trust_word)?;
     let rest = rest.strip_prefix("TLS connection established to ")?;
     let (peer, rest) = peer(rest)?;
     // Newer versions may put more between the peer and `: ` (a server name, for instance).
     let rest = &rest[rest.find_fast(": ")? + 2..];
-    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
-    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
-    let bits = rest
-        .strip_prefix('(')
-        .and_then(|b| b.split_once_fast("/"))
-        .and_then(|(b, _)| b.parse().ok());
+    let (protocol, cipher, bits) = tls_cipher(rest)?;
     Some(Tls {
         direction: Direction::Outbound,
         trust,
@@ -230,19 +236,158 @@ fn tls_established(message: &str) -> Option<Tls<'_>> {
 
 fn is_tls_reused(message: &str) -> bool {
     message.split_once_fast(" ").is_some_and(|(t, rest)| {
-        trust(t).is_some() && rest.starts_with("TLS connection reused to ")
+        tls_trust(t).is_some() && rest.starts_with("TLS connection reused to ")
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Peer;
+    use crate::event::{Peer, Trust};
 
     fn delivery_of(message: &str) -> Delivery<'_> {
         match parse(message) {
             Some(Event::Delivery(d)) => d,
             other => panic!("{message:?} -> {other:?}"),
+        }
+    }
+
+    /// The delivery parser as it was before the one-pass scan (a `find` per field), kept to
+    /// check the one-pass scan against.
+    fn reference<'a>(queue_id: &'a str, line: &'a str) -> Option<Delivery<'a>> {
+        fn next_value(s: &str) -> Option<(&str, &str)> {
+            if let Some(inner) = s.strip_prefix('<') {
+                let quoted = crate::parsers::common::quoted_local_part_len(inner);
+                let close = quoted + inner[quoted..].find(">, ")?;
+                return Some((&inner[..close], &inner[close + 3..]));
+            }
+            let end = s.find(", ")?;
+            Some((&s[..end], &s[end + 2..]))
+        }
+        fn queued_as(detail: &str) -> Option<&str> {
+            let at = detail.find("queued as ")?;
+            let rest = &detail[at + "queued as ".len()..];
+            let id = &rest[..rest.find([' ', ')', ';', ',']).unwrap_or(rest.len())];
+            (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
+        }
+        let mut d = Delivery {
+            queue_id,
+            to: "",
+            orig_to: None,
+            relay: "",
+            delay: None,
+            delays: None,
+            dsn: None,
+            status: "",
+            detail: "",
+            queued_as: None,
+        };
+        let mut rest = line;
+        let (mut seen_to, mut seen_relay) = (false, false);
+        loop {
+            let eq = rest
+                .bytes()
+                .position(|b| !(b.is_ascii_lowercase() || b == b'_'))?;
+            if eq == 0 || rest.as_bytes()[eq] != b'=' {
+                return None;
+            }
+            let key = &rest[..eq];
+            let value_and_rest = &rest[eq + 1..];
+            if key == "status" {
+                let (status, detail) = status_and_detail(value_and_rest)?;
+                d.status = status;
+                d.detail = detail;
+                d.queued_as = queued_as(detail);
+                break;
+            }
+            let (value, next) = next_value(value_and_rest)?;
+            match key {
+                "to" => {
+                    d.to = value;
+                    seen_to = true;
+                }
+                "orig_to" => d.orig_to = Some(value),
+                "relay" => {
+                    d.relay = value;
+                    seen_relay = true;
+                }
+                "delay" => d.delay = number(value),
+                "delays" => d.delays = delays(value),
+                "dsn" => d.dsn = Some(value),
+                _ => {}
+            }
+            if !seen_to {
+                return None;
+            }
+            rest = next;
+        }
+        (seen_to && seen_relay).then_some(d)
+    }
+
+    /// `key=value, ` lists near the delivery line's shape: the real keys and others, addresses
+    /// with `>, ` and quotes inside, numbers in all of Postfix's forms, missing separators,
+    /// cut off anywhere.
+    fn delivery_list() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "to", "orig_to", "relay", "conn_use", "delay", "delays", "dsn", "status", "", "Relay",
+        ]);
+        let value = prop_oneof![
+            "<[a-z@.,> ]{0,8}>",
+            "<\"[a-z>, =\\\\]{0,8}\"@d>",
+            "[a-z.\\[\\]0-9:]{0,12}",
+            "[0-9.e+-]{0,7}",
+            "[0-9.]{1,4}/[0-9.]{1,4}/[0-9.e+]{1,6}/[0-9./]{1,5}",
+            "(sent|deferred|bounced|x y) \\((250 Ok: queued as [A-Z0-9]{0,6}[ );,]?)?[a-z ]{0,5}\\)?",
+        ];
+        let sep = prop::sample::select(vec![", ", ",", " ", "", ">, "]);
+        (
+            prop::collection::vec((key, value, sep), 0..9),
+            any::<proptest::sample::Index>(),
+            any::<bool>(),
+        )
+            .prop_map(|(fields, cut, truncate)| {
+                let mut s = String::new();
+                for (key, value, sep) in fields {
+                    s.push_str(key);
+                    s.push('=');
+                    s.push_str(&value);
+                    s.push_str(sep);
+                }
+                if truncate && !s.is_empty() {
+                    s.truncate(cut.index(s.len()));
+                }
+                s
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(8192))]
+        /// The one-pass scan reads every list as the find-per-field parser did.
+        #[test]
+        fn one_pass_is_the_reference(s in delivery_list()) {
+            let ours = delivery("ID", &s);
+            let theirs = reference("ID", &s);
+            // Compared through Debug: NaN-free, and f64 fields printed exactly.
+            proptest::prop_assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{}", s);
+        }
+    }
+
+    #[test]
+    fn one_pass_agrees_on_the_table_lines() {
+        for line in [
+            "to=<a@b>, relay=x, delay=1, delays=1/2/3/4, dsn=2.0.0, status=sent (ok)",
+            "to=<a@b>, relay=x, status=sent",
+            "to=<a@b>,relay=x, status=sent",
+            "relay=x, to=<a@b>, status=sent",
+            "to=<a@b>, relay=x, delay=1",
+            "to=<\"a>, b\"@d>, relay=x, status=sent (250 queued as ABC)",
+        ] {
+            assert_eq!(
+                format!("{:?}", delivery("ID", line)),
+                format!("{:?}", reference("ID", line)),
+                "{line}"
+            );
         }
     }
 

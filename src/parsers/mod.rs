@@ -19,6 +19,8 @@ pub mod postsuper;
 pub mod qmgr;
 pub mod rspamd;
 pub mod smtpd;
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// The outcome of parsing one message.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -178,11 +178,7 @@ fn reject(rest: &str) -> Option<Reject<'_>> {
 mod tests {
     use super::*;
     use crate::parsers::Daemon;
-    use crate::parsers::smtpd::tests::event_of;
-
-    fn event(line: &str) -> Event<'_> {
-        event_of(Daemon::Postscreen, line)
-    }
+    use crate::parsers::testing::{assert_events, assert_others};
 
     fn client<'a>(ip: &'a str, port: &'a str) -> Peer<'a> {
         Peer {
@@ -290,9 +286,7 @@ mod tests {
                 },
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Postscreen, &cases);
     }
 
     #[test]
@@ -397,9 +391,7 @@ mod tests {
                 connect("all server ports busy"),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Postscreen, &cases);
     }
 
     #[test]
@@ -454,8 +446,6 @@ mod tests {
                 "error",
             ),
         ];
-        for (line, kind) in cases {
-            assert_eq!(event(line), Event::Other(kind), "{line}");
-        }
+        assert_others(Daemon::Postscreen, &cases);
     }
 }

@@ -2,9 +2,10 @@
 //! `client=` line that gives a message its queue ID.
 
 use super::common::{
-    field, fields_start, from_to_helo, peer, reply, smtp_reject, split_queue_id, whole_peer,
+    field, fields_start, from_to_helo, other_by_prefix, peer, reply, smtp_reject, split_queue_id,
+    tls_cipher, tls_trust, whole_peer,
 };
-use crate::event::{Direction, Event, Peer, Reject, RejectKind, SessionEnd, Tls, Trust};
+use crate::event::{Direction, Event, Peer, Reject, RejectKind, SessionEnd, Tls};
 use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
@@ -179,13 +180,7 @@ pub(crate) fn table_changed(message: &str) -> Option<Event<'_>> {
 /// SNI. Public so that the delivery agents' parser can use it for the outbound form.
 pub fn tls_summary(message: &str) -> Option<Tls<'_>> {
     let (trust, rest) = message.split_once_fast(" ")?;
-    let trust = match trust {
-        "Anonymous" => Trust::Anonymous,
-        "Untrusted" => Trust::Untrusted,
-        "Trusted" => Trust::Trusted,
-        "Verified" => Trust::Verified,
-        _ => return None,
-    };
+    let trust = tls_trust(trust)?;
     let rest = rest.strip_prefix("TLS connection ")?;
     let rest = rest
         .strip_prefix("established ")
@@ -199,12 +194,7 @@ pub fn tls_summary(message: &str) -> Option<Tls<'_>> {
         Some(rest) => rest,
         None => rest.strip_prefix(" to ")?.split_once_fast(": ")?.1,
     };
-    let (protocol, rest) = rest.split_once_fast(" with cipher ")?;
-    let (cipher, rest) = rest.split_once_fast(" ").unwrap_or((rest, ""));
-    let bits = rest
-        .strip_prefix('(')
-        .and_then(|r| r.split_once_fast("/"))
-        .and_then(|(bits, _)| bits.parse().ok());
+    let (protocol, cipher, bits) = tls_cipher(rest)?;
     Some(Tls {
         direction,
         trust,
@@ -259,23 +249,24 @@ fn warning(rest: &str) -> Option<Event<'_>> {
     if let Some((ip, host)) = rest.split_once_fast(": address not listed for hostname ") {
         return Some(unresolved(host, ip));
     }
-    let kind = if rest.starts_with("non-SMTP command from ") {
-        "non_smtp_command"
-    } else if rest.starts_with("Illegal address syntax from ") {
-        "illegal_address_syntax"
-    } else if rest.starts_with("TLS library problem") {
-        "tls_library_problem"
-    } else if rest.contains_fast(": RBL lookup error") {
-        "rbl_lookup_error"
-    } else if rest.contains_fast(" limit exceeded: ") {
-        // anvil limits: connection rate/concurrency, message, recipient, TLS session, AUTH.
-        "client_limit_exceeded"
-    } else if rest.starts_with("milter ") {
-        "milter_error"
-    } else {
-        return None;
-    };
-    Some(Event::Other(kind))
+    other_by_prefix(
+        rest,
+        &[
+            ("non-SMTP command from ", "non_smtp_command"),
+            ("Illegal address syntax from ", "illegal_address_syntax"),
+            ("TLS library problem", "tls_library_problem"),
+        ],
+    )
+    .or_else(|| {
+        if rest.contains_fast(": RBL lookup error") {
+            Some(Event::Other("rbl_lookup_error"))
+        } else if rest.contains_fast(" limit exceeded: ") {
+            // anvil limits: connection rate/concurrency, message, recipient, TLS session, AUTH.
+            Some(Event::Other("client_limit_exceeded"))
+        } else {
+            other_by_prefix(rest, &[("milter ", "milter_error")])
+        }
+    })
 }
 
 /// The client's name and address did not confirm each other, so smtpd calls it `unknown`.
@@ -290,27 +281,12 @@ fn unresolved<'a>(host: &'a str, ip: &'a str) -> Event<'a> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::envelope::{self, Clock, Program};
+    use crate::event::Trust;
+    use crate::parsers::testing::{assert_events, assert_others, event_of, parsed};
     use crate::parsers::{self, Daemon, Parsed, classify};
-
-    /// Runs a whole syslog line through the envelope, the daemon dispatch and its parser.
-    pub(crate) fn parsed(line: &str) -> (Daemon, Parsed<'_>) {
-        let mut clock = Clock::new(Some(2024), (2024, 12)).with_fixed_offset(0);
-        let envelope =
-            envelope::parse(line, &mut clock).unwrap_or_else(|| panic!("envelope: {line}"));
-        let (daemon, _) = classify(&Program::split(envelope.program));
-        (daemon, parsers::parse(daemon, envelope.message))
-    }
-
-    /// The event of a line that must be understood by `daemon`'s parser.
-    pub(crate) fn event_of(daemon: Daemon, line: &str) -> Event<'_> {
-        match parsed(line) {
-            (d, Parsed::Event(e)) if d == daemon => e,
-            other => panic!("{line}\n  -> {other:?}"),
-        }
-    }
 
     fn event(line: &str) -> Event<'_> {
         event_of(Daemon::Smtpd, line)
@@ -447,9 +423,7 @@ pub(crate) mod tests {
                 },
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
@@ -497,9 +471,7 @@ pub(crate) mod tests {
                 },
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
@@ -797,9 +769,7 @@ pub(crate) mod tests {
                 ),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
@@ -971,9 +941,7 @@ pub(crate) mod tests {
                 Event::Other("proxy_accept"),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
@@ -1059,9 +1027,7 @@ pub(crate) mod tests {
                 Event::Other("warning"),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
@@ -1109,9 +1075,7 @@ pub(crate) mod tests {
                 "fatal",
             ),
         ];
-        for (line, kind) in cases {
-            assert_eq!(event(line), Event::Other(kind), "{line}");
-        }
+        assert_others(Daemon::Smtpd, &cases);
     }
 
     /// Real Postfix 3.7 output from the project's loopback mail stack.
@@ -1214,9 +1178,7 @@ pub(crate) mod tests {
                 Event::Other("warning"),
             ),
         ];
-        for (line, expected) in cases {
-            assert_eq!(event(line), expected, "{line}");
-        }
+        assert_events(Daemon::Smtpd, &cases);
     }
 
     #[test]
