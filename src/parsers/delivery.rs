@@ -347,17 +347,7 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(|(fields, cut, truncate)| {
-                let mut s = String::new();
-                for (key, value, sep) in fields {
-                    s.push_str(key);
-                    s.push('=');
-                    s.push_str(&value);
-                    s.push_str(sep);
-                }
-                if truncate && !s.is_empty() {
-                    s.truncate(cut.index(s.len()));
-                }
-                s
+                crate::parsers::testing::field_list(fields, cut, truncate)
             })
     }
 

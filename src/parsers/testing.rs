@@ -34,3 +34,23 @@ pub(crate) fn assert_others(daemon: Daemon, cases: &[(&str, &'static str)]) {
         assert_eq!(event_of(daemon, line), Event::Other(kind), "{line}");
     }
 }
+
+/// A generated `key=value<sep>` list, cut short at `cut` when `truncate` (for proptests of the
+/// field scanners).
+pub(crate) fn field_list<K: AsRef<str>, V: AsRef<str>, S: AsRef<str>>(
+    fields: Vec<(K, V, S)>,
+    cut: proptest::sample::Index,
+    truncate: bool,
+) -> String {
+    let mut s = String::new();
+    for (key, value, sep) in fields {
+        s.push_str(key.as_ref());
+        s.push('=');
+        s.push_str(value.as_ref());
+        s.push_str(sep.as_ref());
+    }
+    if truncate && !s.is_empty() {
+        s.truncate(cut.index(s.len()));
+    }
+    s
+}
