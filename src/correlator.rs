@@ -1,8 +1,9 @@
 //! Joins lines about the same message, session and greylist triplet.
 //!
 //! Pure: it sees events with their log timestamps and instance, never the wall clock or I/O, and
-//! reports what it concludes as [`Observation`]s. All state is in LRU maps with a capacity and
-//! an expiry in log time; everything dropped before completion is reported as an eviction.
+//! reports what it concludes as [`Observation`]s. All state has a capacity and an expiry in log
+//! time (LRU maps; greylist triplets in the compact table of [`triplets`]); everything dropped
+//! before completion is reported as an eviction (or an abandoned triplet).
 //!
 //! Rules:
 //! - A message is keyed by (instance, queue ID). It starts at smtpd `client=`, pickup, or the
