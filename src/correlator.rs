@@ -2,7 +2,7 @@
 //!
 //! Pure: it sees events with their log timestamps and instance, never the wall clock or I/O, and
 //! reports what it concludes as [`Observation`]s. All state has a capacity and an expiry in log
-//! time (LRU maps; greylist triplets in the compact table of [`triplets`]); everything dropped
+//! time (LRU maps; greylist triplets in the compact table of `triplets.rs`); everything dropped
 //! before completion is reported as an eviction (or an abandoned triplet).
 //!
 //! Rules:
