@@ -141,12 +141,19 @@ pub fn tls_cipher(rest: &str) -> Option<(&str, &str, Option<u32>)> {
 /// The value of `key=` in a `key=value, key=value` or `key=value key=value` list.
 ///
 /// Values in `<...>` end at the `>` that is followed by a separator or the end of the string,
-/// so an address containing `, ` or `=` does not end the value early.
+/// so an address containing `, ` or `=` does not end the value early; and what stands inside
+/// such a value is never taken for a key (a sender chooses the text of a quoted local part:
+/// `from=<"a helo=<x> b"@d>` has no `helo`).
 pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     let bytes = s.as_bytes();
     let mut from = 0;
     while let Some(pos) = s[from..].find_fast(key) {
         let start = from + pos;
+        // An address value that opens before this occurrence: the occurrence may be inside it.
+        if let Some(open) = s[from..start].find_fast("=<") {
+            from = address_end(s, from + open + 1);
+            continue;
+        }
         let value_start = start + key.len();
         let at_boundary = start == 0 || matches!(bytes[start - 1], b' ' | b',' | b';' | b'(');
         if at_boundary && bytes.get(value_start) == Some(&b'=') {
@@ -157,9 +164,17 @@ pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
+/// Where the `<...>` value starting at `open` (the `<`) ends: just after its closing `>`.
+fn address_end(s: &str, open: usize) -> usize {
+    let inner = value_at(s, open);
+    // `inner` is a slice of `s` right after the `<`.
+    (open + 1 + inner.len() + 1).min(s.len())
+}
+
 /// `(field(s, "from"), field(s, "to"), field(s, "helo"))` in one pass: each `key=` ends at an
 /// `=`, so the list is crossed from one `=` to the next, trying the keys that would end there
-/// (in order of position, so the first at a boundary wins as in [`field`]).
+/// (in order of position, so the first at a boundary wins as in [`field`]), and stepping over
+/// `<...>` values as [`field`] does.
 pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
     let b = s.as_bytes();
     let (mut from, mut to, mut helo) = (None, None, None);
@@ -182,7 +197,11 @@ pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
         if from.is_some() && to.is_some() && helo.is_some() {
             break;
         }
-        from_at = eq + 1;
+        from_at = if b.get(eq + 1) == Some(&b'<') {
+            address_end(s, eq + 1)
+        } else {
+            eq + 1
+        };
     }
     (from, to, helo)
 }
@@ -509,18 +528,19 @@ mod tests {
                 r#"from=<"to=<x>"@d> to=<real@d> proto=ESMTP helo=<h>"#,
                 (Some(r#""to=<x>"@d"#), Some("real@d"), Some("h")),
             ),
-            // But a key after a space inside the quotes is at a boundary: like `field`, the
-            // scan does not skip values, so the sender's text wins. Pinned here as it stands
-            // (no metric reads a reject's `helo`, `from` or `to`).
+            // Also after a space inside the quotes: the sender's text is not a field.
             (
                 r#"from=<"a helo=<evil> b"@d> proto=ESMTP helo=<good>"#,
-                (Some(r#""a helo=<evil> b"@d"#), None, Some("evil")),
+                (Some(r#""a helo=<evil> b"@d"#), None, Some("good")),
             ),
-            // Unquoted, a key after a space inside an address is at a boundary: both the
-            // one-pass and the three searches take the first one.
+            (
+                r#"from=<"a to=<evil@x> b"@d> proto=ESMTP helo=<h>"#,
+                (Some(r#""a to=<evil@x> b"@d"#), None, Some("h")),
+            ),
+            // Unquoted (Postfix would quote it), the address still ends at its `>`.
             (
                 "from=<a to=<x>@d> to=<y@d> proto=ESMTP helo=<h>",
-                (Some("a to=<x>@d"), Some("x>@d"), Some("h")),
+                (Some("a to=<x>@d"), Some("y@d"), Some("h")),
             ),
             // Keys in another order.
             (
@@ -560,9 +580,10 @@ mod tests {
             ("from=<a@b> to=<c@", (Some("a@b"), Some("c@"), None)),
             ("from=<a@b> to=", (Some("a@b"), Some(""), None)),
             ("from=<a@b> t", (Some("a@b"), None, None)),
+            // Cut inside the quotes: the address runs to its last `>`, and holds the `to=`.
             (
                 r#"from=<"unterminated to=<x>"#,
-                (Some(r#""unterminated to=<x"#), Some("x"), None),
+                (Some(r#""unterminated to=<x"#), None, None),
             ),
             ("from=<", (Some(""), None, None)),
             ("", (None, None, None)),
@@ -618,6 +639,12 @@ mod tests {
             Some(r#""a>, status=bounced (550 x), b=<c\"d"@example.com"#)
         );
         assert_eq!(field(s, "relay"), Some("h[1.2.3.4]:25"));
+        // Nor is a key inside the quotes a field, even after a space.
+        assert_eq!(field(s, "status"), Some("sent"));
+        assert_eq!(field(s, "b"), None);
+        let s = r#"from=<"a helo=<evil> sasl_method=X"@d> proto=ESMTP helo=<good>"#;
+        assert_eq!(field(s, "helo"), Some("good"));
+        assert_eq!(field(s, "sasl_method"), None);
         assert_eq!(quoted_local_part_len(r#""a\"#), 0);
         assert_eq!(quoted_local_part_len(r#""\""x"#), 4);
         assert_eq!(quoted_local_part_len("plain@x"), 0);
