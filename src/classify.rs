@@ -67,18 +67,19 @@ pub const DEFAULT_RULES: &[(&str, &str)] = &[
 ];
 
 /// Literals that every match of a built-in rule contains (ASCII, any case), per rule of
-/// [`DEFAULT_RULES`]; `true` when finding one of them is also enough for the rule to match
-/// (the rule is nothing but these literals), `false` when the rule's regex must confirm.
-/// `built_in_literals_are_exact` checks this table against the regexes.
-const RULE_LITERALS: &[(&[&str], bool)] = &[
-    (&["greylist"], true),
+/// [`DEFAULT_RULES`]: first those that decide the rule when found (the rule is nothing but
+/// them), then those of its parts the rule's regex must confirm (`\bspf\b`,
+/// `exceeded .*(rate|limit)`, `\brbl\b`, `\bhelo\b.*(...)`). `built_in_literals_are_exact`
+/// checks this table against the regexes.
+const RULE_LITERALS: &[(&[&str], &[&str])] = &[
+    (&["greylist"], &[]),
     (
         &[
             "must issue a starttls",
             "tls is required",
             "encryption required",
         ],
-        true,
+        &[],
     ),
     (
         &[
@@ -89,7 +90,7 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "message too big",
             "insufficient system storage",
         ],
-        true,
+        &[],
     ),
     (
         &[
@@ -102,9 +103,9 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "rate limit",
             "throttl",
         ],
-        true,
+        &["exceeded "],
     ),
-    (&["spf"], false),
+    (&[], &["spf"]),
     (
         &[
             "policyd",
@@ -113,7 +114,7 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "policy rejection",
             "policy violation",
         ],
-        true,
+        &[],
     ),
     (
         &[
@@ -125,9 +126,9 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "dnsbl",
             "spamhaus",
         ],
-        true,
+        &["rbl"],
     ),
-    (&["relay access denied", "relaying denied"], true),
+    (&["relay access denied", "relaying denied"], &[]),
     (
         &[
             "user unknown",
@@ -140,10 +141,10 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "address verification failed",
             "user doesn't exist",
         ],
-        true,
+        &[],
     ),
-    (&["helo command rejected"], true),
-    (&["sender address rejected"], true),
+    (&["helo command rejected"], &["helo"]),
+    (&["sender address rejected"], &[]),
     (
         &[
             "client host rejected",
@@ -151,13 +152,9 @@ const RULE_LITERALS: &[(&[&str], bool)] = &[
             "cannot find your reverse hostname",
             "service unavailable; client host",
         ],
-        true,
+        &[],
     ),
 ];
-
-/// Literals of the parts of rules that need their regex to confirm (`\bspf\b`,
-/// `exceeded .*(rate|limit)`, `\brbl\b`, `\bhelo\b.*(...)`): rule index and literal.
-const CONFIRMED_LITERALS: &[(usize, &str)] = &[(3, "exceeded "), (6, "rbl"), (9, "helo")];
 
 /// The built-in table, compiled once per process.
 #[derive(Debug)]
@@ -168,7 +165,7 @@ struct BuiltIn {
     set: std::sync::OnceLock<RegexSet>,
     /// Each rule alone, to confirm a candidate.
     rules: Vec<std::sync::OnceLock<regex::Regex>>,
-    /// Every literal of [`RULE_LITERALS`] and [`CONFIRMED_LITERALS`], ASCII case-insensitive
+    /// Every literal of [`RULE_LITERALS`], ASCII case-insensitive
     /// (a DFA: overlapping search needs every literal found, and it walks each byte once).
     literals: aho_corasick::AhoCorasick,
     /// Per literal: its rule, and whether finding it is enough.
@@ -181,14 +178,12 @@ impl BuiltIn {
         BUILT_IN.get_or_init(|| {
             let mut patterns = Vec::new();
             let mut literal_rule = Vec::new();
-            for (rule, (literals, enough)) in RULE_LITERALS.iter().enumerate() {
-                for l in *literals {
-                    patterns.push(*l);
-                    literal_rule.push((rule as u8, *enough));
-                }
-                for (_, l) in CONFIRMED_LITERALS.iter().filter(|(r, _)| *r == rule) {
-                    patterns.push(*l);
-                    literal_rule.push((rule as u8, false));
+            for (rule, (deciding, confirmed)) in RULE_LITERALS.iter().enumerate() {
+                for (literals, enough) in [(*deciding, true), (*confirmed, false)] {
+                    for l in literals {
+                        patterns.push(*l);
+                        literal_rule.push((rule as u8, enough));
+                    }
                 }
             }
             BuiltIn {
@@ -410,7 +405,7 @@ mod tests {
         assert!(texts.len() > 1_000, "{} real lines", texts.len());
         let mut pieces: Vec<&str> = RULE_LITERALS
             .iter()
-            .flat_map(|(l, _)| l.iter().copied())
+            .flat_map(|(deciding, confirmed)| deciding.iter().chain(*confirmed).copied())
             .collect();
         pieces.extend([
             "exceeded",

@@ -556,12 +556,10 @@ impl Correlator {
                     ),
                 );
                 match p.action {
-                    // Only the first greylisting of a triplet starts its window.
-                    "greylist" => {
-                        let dropped = self.triplets.greylisted(triplet, self.now);
-                        for _ in 0..dropped.evicted {
-                            out.push(Observation::Eviction { reason: "capacity" });
-                        }
+                    // Only the first greylisting of a triplet starts its window; a full table
+                    // makes room by dropping its oldest.
+                    "greylist" if self.triplets.greylisted(triplet, self.now) => {
+                        out.push(Observation::Eviction { reason: "capacity" });
                     }
                     "pass" => {
                         self.triplets.passed(triplet);

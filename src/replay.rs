@@ -93,28 +93,31 @@ impl<'a> Line<'a> {
 /// chunk, so a line costs no copy. A line longer than a chunk makes a bigger chunk.
 struct Lines {
     name: PathBuf,
-    /// The file, until its reader thread starts (at the first line asked for: files are opened
-    /// up front, but read one after another).
-    source: Option<Box<dyn Read + Send>>,
-    chunks: Option<Receiver<Chunk>>,
-    /// Chunks done with, back to the reader for reuse.
-    spent: Option<SyncSender<Vec<u8>>>,
+    reader: Reader,
     chunk: ChunkData,
     /// The unread lines are `chunk[start..]`.
     start: usize,
-    done: bool,
+}
+
+enum Reader {
+    /// The file, until its reader thread starts (at the first line asked for: files are opened
+    /// up front, but read one after another).
+    Waiting(Box<dyn Read + Send>),
+    Reading {
+        chunks: Receiver<Chunk>,
+        /// Chunks done with, back to the reader for reuse.
+        spent: SyncSender<Vec<u8>>,
+    },
+    Done,
 }
 
 impl Lines {
     fn new(source: Box<dyn Read + Send>, name: PathBuf) -> Lines {
         Lines {
             name,
-            source: Some(source),
-            chunks: None,
-            spent: None,
+            reader: Reader::Waiting(source),
             chunk: ChunkData::Bytes(Vec::new()),
             start: 0,
-            done: false,
         }
     }
 
@@ -133,31 +136,20 @@ impl Lines {
                     ChunkData::Bytes(b) => Line::Bytes(&b[line]),
                 }));
             }
-            if self.done {
-                return Ok(None);
-            }
-            if let Some(source) = self.source.take() {
-                let (chunks, spent) = spawn_reader(source, self.name.display().to_string())?;
-                self.chunks = Some(chunks);
-                self.spent = Some(spent);
-            }
-            let next = match self.chunks.as_ref().map(Receiver::recv) {
-                Some(Ok(Ok(chunk))) => chunk,
-                Some(Ok(Err(e))) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                // The reader is done: end of input.
-                Some(Err(_)) | None => {
-                    self.done = true;
-                    continue;
-                }
+            let (chunks, spent) = match std::mem::replace(&mut self.reader, Reader::Done) {
+                Reader::Done => return Ok(None),
+                Reader::Waiting(source) => spawn_reader(source, self.name.display().to_string())?,
+                Reader::Reading { chunks, spent } => (chunks, spent),
             };
-            let spent = std::mem::replace(&mut self.chunk, next);
+            let next = match chunks.recv() {
+                Ok(Ok(chunk)) => chunk,
+                Ok(Err(e)) => return Err(e),
+                // The reader is done: end of input.
+                Err(_) => continue,
+            };
+            let _ = spent.try_send(std::mem::replace(&mut self.chunk, next).into_bytes());
             self.start = 0;
-            if let Some(back) = &self.spent {
-                let _ = back.try_send(spent.into_bytes());
-            }
+            self.reader = Reader::Reading { chunks, spent };
         }
     }
 }
@@ -198,14 +190,11 @@ fn read_chunks(
         }
         buf[..filled].copy_from_slice(&carry);
         carry.clear();
-        let mut eof = false;
         // Fill the buffer; when full without a line end, it holds part of one long line: grow.
-        loop {
+        // `end`: where the chunk ends (after its last line end, or at the end of input).
+        let (end, eof) = loop {
             match source.read(&mut buf[filled..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
+                Ok(0) => break (filled, true),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -219,18 +208,14 @@ fn read_chunks(
                 }
             }
             if filled == buf.len() {
-                if memchr::memrchr(b'\n', &buf).is_some() {
-                    break;
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => break (i + 1, false),
+                    None => buf.resize(2 * buf.len(), 0),
                 }
-                buf.resize(2 * buf.len(), 0);
             }
-        }
-        buf.truncate(filled);
-        if !eof {
-            let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-            carry.extend_from_slice(&buf[cut..]);
-            buf.truncate(cut);
-        }
+        };
+        carry.extend_from_slice(&buf[end..filled]);
+        buf.truncate(end);
         if !buf.is_empty() && chunks.send(Ok(checked(buf))).is_err() {
             return;
         }

@@ -59,13 +59,6 @@ struct Generation {
     order: Vec<Packed>,
 }
 
-/// What a change to the table dropped.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Dropped {
-    pub abandoned: usize,
-    pub evicted: usize,
-}
-
 pub struct Triplets {
     window: Micros,
     span: Micros,
@@ -96,16 +89,13 @@ impl Triplets {
     }
 
     /// A triplet greylisted at `now`: remembered unless it already is (only the first
-    /// greylisting starts its window).
-    pub fn greylisted(&mut self, hash: u64, now: Micros) -> Dropped {
+    /// greylisting starts its window). Whether the oldest triplet was dropped to make room.
+    pub fn greylisted(&mut self, hash: u64, now: Micros) -> bool {
         let key = Packed::new(hash, 0);
         if self.generations.iter().any(|g| g.set.contains(&key)) {
-            return Dropped::default();
+            return false;
         }
-        let mut dropped = Dropped::default();
-        if self.len >= self.capacity && self.drop_oldest() {
-            dropped.evicted += 1;
-        }
+        let evicted = self.len >= self.capacity && self.drop_oldest();
         // Log time only moves forward here (the correlator's clock); were it to step back,
         // the triplet joins the newest generation, which keeps generations in time order.
         let now = self.generations.back().map_or(now, |g| now.max(g.start));
@@ -124,7 +114,7 @@ impl Triplets {
         let offset = ((now - g.start + self.unit - 1) / self.unit).clamp(0, 65_535) as u16;
         g.set.insert(Packed::new(hash, offset));
         self.len += 1;
-        dropped
+        evicted
     }
 
     /// A triplet passed: forgotten. Whether it was waiting.
@@ -266,10 +256,9 @@ mod tests {
     fn capacity_drops_the_oldest_first() {
         let mut t = Triplets::new(24 * H, 3);
         for (i, at) in [(2, 10), (3, 30), (1, 50)] {
-            assert_eq!(t.greylisted(h(i), at * S), Dropped::default());
+            assert!(!t.greylisted(h(i), at * S));
         }
-        let d = t.greylisted(h(4), 60 * S);
-        assert_eq!(d.evicted, 1);
+        assert!(t.greylisted(h(4), 60 * S), "one evicted");
         assert_eq!(t.len(), 3);
         // h(2) (greylisted at 10 s) went; the others are still there.
         assert!(!t.passed(h(2)));
@@ -282,7 +271,7 @@ mod tests {
         let mut t = Triplets::new(24 * H, 1_000);
         let mut evicted = 0;
         for i in 0..50_000 {
-            evicted += t.greylisted(h(i), 7 * S).evicted;
+            evicted += usize::from(t.greylisted(h(i), 7 * S));
             assert!(t.len() <= 1_000);
         }
         assert_eq!((t.len(), evicted), (1_000, 49_000));

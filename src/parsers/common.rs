@@ -155,13 +155,17 @@ pub fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
             continue;
         }
         let value_start = start + key.len();
-        let at_boundary = start == 0 || matches!(bytes[start - 1], b' ' | b',' | b';' | b'(');
-        if at_boundary && bytes.get(value_start) == Some(&b'=') {
+        if starts_field(bytes, start) && bytes.get(value_start) == Some(&b'=') {
             return Some(value_at(s, value_start + 1));
         }
         from = start + 1;
     }
     None
+}
+
+/// Whether a key at `start` begins a field: the start of the list, or after a separator.
+fn starts_field(b: &[u8], start: usize) -> bool {
+    start == 0 || matches!(b[start - 1], b' ' | b',' | b';' | b'(')
 }
 
 /// Where the `<...>` value starting at `open` (the `<`) ends: just after its closing `>`.
@@ -180,9 +184,7 @@ pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
     let (mut from, mut to, mut helo) = (None, None, None);
     // Whether `key` ends just before the `=` at `eq` and starts at a boundary.
     let keyed = |eq: usize, key: &[u8]| {
-        eq >= key.len()
-            && &b[eq - key.len()..eq] == key
-            && (eq == key.len() || matches!(b[eq - key.len() - 1], b' ' | b',' | b';' | b'('))
+        eq >= key.len() && &b[eq - key.len()..eq] == key && starts_field(b, eq - key.len())
     };
     let mut from_at = 0;
     while let Some(pos) = crate::scan::find_byte(b'=', &b[from_at..]) {
@@ -599,9 +601,6 @@ mod tests {
     /// separators smtpd and postscreen use, cut off anywhere.
     fn field_list() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        let key = prop::sample::select(vec![
-            "from", "to", "helo", "proto", "xfrom", "auto", "othelo", "fro", "o", "", "orig_to",
-        ]);
         let value = prop_oneof![
             "[a-z@.=]{0,6}",
             "<[a-z@.=, ]{0,8}>",
@@ -609,15 +608,14 @@ mod tests {
             "<(from|to|helo)=<[a-z]{0,3}>@d>",
             "<\"(from|to|helo)=<x>\"@d>",
         ];
-        let sep = prop::sample::select(vec![" ", ", ", "; ", ";", "(", "", "\""]);
-        (
-            prop::collection::vec((key, value, sep), 0..7),
-            any::<proptest::sample::Index>(),
-            any::<bool>(),
+        crate::parsers::testing::field_lists(
+            vec![
+                "from", "to", "helo", "proto", "xfrom", "auto", "othelo", "fro", "o", "", "orig_to",
+            ],
+            value,
+            vec![" ", ", ", "; ", ";", "(", "", "\""],
+            7,
         )
-            .prop_map(|(fields, cut, truncate)| {
-                crate::parsers::testing::field_list(fields, cut, truncate)
-            })
     }
 
     proptest::proptest! {

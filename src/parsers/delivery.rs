@@ -329,9 +329,6 @@ mod tests {
     /// cut off anywhere.
     fn delivery_list() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
-        let key = prop::sample::select(vec![
-            "to", "orig_to", "relay", "conn_use", "delay", "delays", "dsn", "status", "", "Relay",
-        ]);
         let value = prop_oneof![
             "<[a-z@.,> ]{0,8}>",
             "<\"[a-z>, =\\\\]{0,8}\"@d>",
@@ -340,15 +337,15 @@ mod tests {
             "[0-9.]{1,4}/[0-9.]{1,4}/[0-9.e+]{1,6}/[0-9./]{1,5}",
             "(sent|deferred|bounced|x y) \\((250 Ok: queued as [A-Z0-9]{0,6}[ );,]?)?[a-z ]{0,5}\\)?",
         ];
-        let sep = prop::sample::select(vec![", ", ",", " ", "", ">, "]);
-        (
-            prop::collection::vec((key, value, sep), 0..9),
-            any::<proptest::sample::Index>(),
-            any::<bool>(),
+        crate::parsers::testing::field_lists(
+            vec![
+                "to", "orig_to", "relay", "conn_use", "delay", "delays", "dsn", "status", "",
+                "Relay",
+            ],
+            value,
+            vec![", ", ",", " ", "", ">, "],
+            9,
         )
-            .prop_map(|(fields, cut, truncate)| {
-                crate::parsers::testing::field_list(fields, cut, truncate)
-            })
     }
 
     proptest::proptest! {

@@ -35,22 +35,36 @@ pub(crate) fn assert_others(daemon: Daemon, cases: &[(&str, &'static str)]) {
     }
 }
 
-/// A generated `key=value<sep>` list, cut short at `cut` when `truncate` (for proptests of the
-/// field scanners).
-pub(crate) fn field_list<K: AsRef<str>, V: AsRef<str>, S: AsRef<str>>(
-    fields: Vec<(K, V, S)>,
-    cut: proptest::sample::Index,
-    truncate: bool,
-) -> String {
-    let mut s = String::new();
-    for (key, value, sep) in fields {
-        s.push_str(key.as_ref());
-        s.push('=');
-        s.push_str(value.as_ref());
-        s.push_str(sep.as_ref());
-    }
-    if truncate && !s.is_empty() {
-        s.truncate(cut.index(s.len()));
-    }
-    s
+/// Generated `key=value<sep>` lists of up to `max_fields` fields, cut short anywhere half of
+/// the time (for proptests of the field scanners).
+pub(crate) fn field_lists(
+    keys: Vec<&'static str>,
+    values: impl proptest::strategy::Strategy<Value = String>,
+    seps: Vec<&'static str>,
+    max_fields: usize,
+) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let field = (
+        prop::sample::select(keys),
+        values,
+        prop::sample::select(seps),
+    );
+    (
+        prop::collection::vec(field, 0..max_fields),
+        any::<proptest::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(fields, cut, truncate)| {
+            let mut s = String::new();
+            for (key, value, sep) in fields {
+                s.push_str(key);
+                s.push('=');
+                s.push_str(&value);
+                s.push_str(sep);
+            }
+            if truncate && !s.is_empty() {
+                s.truncate(cut.index(s.len()));
+            }
+            s
+        })
 }
