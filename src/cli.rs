@@ -75,8 +75,23 @@ pub struct ReplayArgs {
     /// Print up to N unsupported lines per program to standard error.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub show_unsupported: usize,
+    /// Threads that parse lines while one more correlates and counts them, in log order
+    /// (same numbers for any N). 1: parse on the counting thread. Default: the CPUs pflog may
+    /// run on.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: Option<u64>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+impl ReplayArgs {
+    /// `--threads`, or the CPUs this process may run on (its affinity mask, cgroup quota).
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

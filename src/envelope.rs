@@ -109,7 +109,33 @@ struct IsoDate {
     days: i64,
 }
 
+/// What a [`Clock`] carries from one BSD timestamp to the next: the year it stands in and the
+/// month of the last one (the year turns when December is followed by January). Everything
+/// else a clock keeps is a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YearState {
+    year: Option<i32>,
+    last_month: u32,
+}
+
 impl Clock {
+    pub fn year_state(&self) -> YearState {
+        YearState {
+            year: self.year,
+            last_month: self.last_month,
+        }
+    }
+
+    /// Continues from another clock's year state (one that read the lines just before).
+    pub fn set_year_state(&mut self, state: YearState) {
+        if state != self.year_state() {
+            self.year = state.year;
+            self.last_month = state.last_month;
+            // The remembered hour stands in the old year.
+            self.bsd_hour = None;
+        }
+    }
+
     /// `year`: from `--year`; `now`: wall-clock (year, month) used only to infer a missing year.
     pub fn new(year: Option<i32>, now: (i32, u32)) -> Clock {
         Clock {

@@ -49,7 +49,13 @@ fn run_replay(args: ReplayArgs) -> Result<(), String> {
     let mut registry = Registry::default();
     let mut pipeline = Pipeline::new(args.pipeline.config(), &mut registry)?;
     let mut sampler = UnsupportedSampler::new(args.show_unsupported);
-    replay::replay(&mut pipeline, &args.files, &args.rspamd_logs, &mut sampler)?;
+    replay::replay(
+        &mut pipeline,
+        &args.files,
+        &args.rspamd_logs,
+        args.threads(),
+        &mut sampler,
+    )?;
     let output = match args.format {
         ReplayFormat::Prometheus => exposition::render(&registry, Format::Prometheus),
         ReplayFormat::Openmetrics => exposition::render(&registry, Format::OpenMetrics),

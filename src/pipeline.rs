@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 use prometheus_client::metrics::counter::Counter;
@@ -10,7 +11,7 @@ use prometheus_client::registry::Registry;
 
 use crate::classify::Classifier;
 use crate::correlator::{Correlator, CorrelatorConfig, Observation, Session};
-use crate::envelope::{self, Clock, Program};
+use crate::envelope::{self, Clock, Micros, Program, YearState};
 use crate::event::Event;
 use crate::metrics::{DEFAULT_LABEL_CAP, Metrics, Origin};
 use crate::parsers::{self, Daemon, Parsed};
@@ -59,9 +60,75 @@ pub enum LineResult {
     Unsupported(&'static str),
 }
 
-pub struct Pipeline {
+/// The stage of a line that needs no shared state: its envelope, its event and the reason of
+/// a reject. [`Pipeline::process_text`] runs it and then [`Pipeline::record`]; `pflog replay`
+/// runs it on other threads for whole chunks of lines (see [`Pipeline::stager`]) and hands the
+/// results to `record` in order.
+#[derive(Clone)]
+pub struct Stager {
     clock: Clock,
-    classifier: Classifier,
+    classifier: Arc<Classifier>,
+    /// Program name -> daemon, bounded like [`Pipeline`]'s names.
+    daemons: HashMap<Box<str>, Daemon, FixedState>,
+}
+
+/// A line after [`Stager::stage`] (`None`: no syslog envelope could be read).
+pub type Staged<'a> = Option<StagedLine<'a>>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StagedLine<'a> {
+    timestamp: Micros,
+    program: &'a str,
+    pid: Option<u32>,
+    daemon: Daemon,
+    parsed: Parsed<'a>,
+    /// The reason of a reject event (else empty).
+    reason: &'static str,
+}
+
+impl Stager {
+    /// Reads one line (without or with its line end).
+    pub fn stage<'a>(&mut self, text: &'a str) -> Staged<'a> {
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let Some(line) = envelope::parse(text, &mut self.clock) else {
+            return None;
+        };
+        let daemon = self.daemon(line.program);
+        let parsed = parsers::parse(daemon, line.message);
+        let reason = match &parsed {
+            Parsed::Event(Event::Reject(r)) => self.classifier.reason(r),
+            _ => "",
+        };
+        Some(StagedLine {
+            timestamp: line.timestamp,
+            program: line.program,
+            pid: line.pid,
+            daemon,
+            parsed,
+            reason,
+        })
+    }
+
+    fn daemon(&mut self, program: &str) -> Daemon {
+        if let Some(&daemon) = self.daemons.get(program) {
+            return daemon;
+        }
+        let (daemon, _) = parsers::classify(&Program::split(program));
+        if program.len() <= MAX_PROGRAM_BYTES && self.daemons.len() < MAX_PROGRAMS {
+            self.daemons.insert(program.into(), daemon);
+        }
+        daemon
+    }
+
+    /// The part of the clock's state that lines depend on (BSD timestamps' year).
+    pub fn year_state(&self) -> YearState {
+        self.clock.year_state()
+    }
+}
+
+pub struct Pipeline {
+    stager: Stager,
     correlator: Correlator,
     metrics: Metrics,
     observations: Vec<Observation>,
@@ -80,7 +147,6 @@ const MAX_PROGRAM_BYTES: usize = 64;
 /// What a program name stands for.
 #[derive(Clone, Copy)]
 struct ProgramInfo {
-    daemon: Daemon,
     /// The `program` label of `pflog_lines_total`.
     label: &'static str,
 }
@@ -108,8 +174,11 @@ impl Pipeline {
             clock = clock.with_fixed_offset(off);
         }
         Ok(Pipeline {
-            clock,
-            classifier: Classifier::new(&config.reject_rules)?,
+            stager: Stager {
+                clock,
+                classifier: Arc::new(Classifier::new(&config.reject_rules)?),
+                daemons: HashMap::with_hasher(FixedState::default()),
+            },
             correlator: Correlator::new(config.correlator),
             metrics: Metrics::new(registry, config.label_cap),
             observations: Vec::with_capacity(8),
@@ -120,8 +189,23 @@ impl Pipeline {
 
     /// Replaces the clock (tests pin the year and offset).
     pub fn with_clock(mut self, clock: Clock) -> Pipeline {
-        self.clock = clock;
+        self.stager.clock = clock;
         self
+    }
+
+    /// A copy of the line stage as it stands, for another thread.
+    pub fn stager(&self) -> Stager {
+        self.stager.clone()
+    }
+
+    /// The year state that the next line will be read with.
+    pub fn year_state(&self) -> YearState {
+        self.stager.year_state()
+    }
+
+    /// Takes over the year state of a stager that read the lines just recorded.
+    pub fn set_year_state(&mut self, state: YearState) {
+        self.stager.clock.set_year_state(state);
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -136,7 +220,7 @@ impl Pipeline {
     /// The timestamp of a line, read with the same clock as processing (used to merge logs).
     pub fn timestamp_of(&mut self, raw: &[u8]) -> Option<envelope::Micros> {
         let text = text_of(raw);
-        envelope::parse(text.trim_end(), &mut self.clock).map(|l| l.timestamp)
+        envelope::parse(text.trim_end(), &mut self.stager.clock).map(|l| l.timestamp)
     }
 
     /// What `program` stands for, and where it is remembered (`None`: not remembered).
@@ -144,8 +228,8 @@ impl Pipeline {
         if let Some(&i) = self.programs.get(program) {
             return (self.known[i].info, Some(i));
         }
-        let (daemon, label) = parsers::classify(&Program::split(program));
-        let info = ProgramInfo { daemon, label };
+        let (_, label) = parsers::classify(&Program::split(program));
+        let info = ProgramInfo { label };
         if program.len() > MAX_PROGRAM_BYTES || self.known.len() >= MAX_PROGRAMS {
             return (info, None);
         }
@@ -200,25 +284,27 @@ impl Pipeline {
     /// [`Pipeline::process_line`] for a line already known to be UTF-8 (replay's reader thread
     /// checks whole chunks at once).
     pub fn process_text(&mut self, text: &str) -> LineResult {
-        let text = text.strip_suffix('\n').unwrap_or(text);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        let Some(line) = envelope::parse(text, &mut self.clock) else {
+        let staged = self.stager.stage(text);
+        self.record(staged)
+    }
+
+    /// Counts, correlates and records a staged line. Lines must come in log order, staged by
+    /// this pipeline's stager or by a copy whose year state matched (see
+    /// [`Pipeline::year_state`]).
+    pub fn record(&mut self, staged: Staged<'_>) -> LineResult {
+        let Some(line) = staged else {
             self.metrics.count_line("other", "unsupported");
             return LineResult::Unsupported("other");
         };
         self.metrics.log_timestamp(line.timestamp);
         let (program, known) = self.program(line.program);
-        let (daemon, label) = (program.daemon, program.label);
-        match parsers::parse(daemon, line.message) {
+        let label = program.label;
+        match line.parsed {
             Parsed::Event(event) => {
                 self.count_line(known, label, PARSED);
                 let origin = self.origin(known, line.program);
-                let reason = match &event {
-                    Event::Reject(r) => self.classifier.reason(r),
-                    _ => "",
-                };
-                self.metrics.record_event(origin, &event, reason);
-                let session = match (daemon, line.pid) {
+                self.metrics.record_event(origin, &event, line.reason);
+                let session = match (line.daemon, line.pid) {
                     (Daemon::Postscreen, _) => Session::Plaintext,
                     (_, Some(pid)) => Session::Pid(pid),
                     (_, None) => Session::Unknown,

@@ -10,6 +10,8 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use crate::envelope::{self, Clock, Micros};
 use crate::pipeline::{LineResult, Pipeline};
 
+mod staged;
+
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Opens a log for reading: `-` is standard input, `*.gz` (or gzip magic) is decompressed.
@@ -164,18 +166,22 @@ fn spawn_reader(
     let error = format!("{name}: cannot start a reader thread");
     std::thread::Builder::new()
         .name("pflog-read".into())
-        .spawn(move || read_chunks(source, &name, &chunks_tx, &spent_rx))
+        .spawn(move || {
+            read_chunks(source, &name, &spent_rx, &mut |chunk| {
+                chunks_tx.send(chunk).is_ok()
+            });
+        })
         .map_err(|e| format!("{error}: {e}"))?;
     Ok((chunks, spent))
 }
 
 /// Sends `source` as chunks that end at a line end (but the last), until the input ends, a read
-/// fails (sent as the last chunk), or the receiver is gone.
+/// fails (sent as the last chunk), or `send` says the receiver is gone.
 fn read_chunks(
     mut source: Box<dyn Read + Send>,
     name: &str,
-    chunks: &SyncSender<Chunk>,
     spent: &Receiver<Vec<u8>>,
+    send: &mut dyn FnMut(Chunk) -> bool,
 ) {
     // The start of a line that the previous chunk cut.
     let mut carry: Vec<u8> = Vec::new();
@@ -200,10 +206,10 @@ fn read_chunks(
                 Err(e) => {
                     // The whole lines read so far still count.
                     buf.truncate(memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1));
-                    if !buf.is_empty() && chunks.send(Ok(checked(buf))).is_err() {
+                    if !buf.is_empty() && !send(Ok(checked(buf))) {
                         return;
                     }
-                    let _ = chunks.send(Err(format!("{name}: {e}")));
+                    send(Err(format!("{name}: {e}")));
                     return;
                 }
             }
@@ -216,7 +222,7 @@ fn read_chunks(
         };
         carry.extend_from_slice(&buf[end..filled]);
         buf.truncate(end);
-        if !buf.is_empty() && chunks.send(Ok(checked(buf))).is_err() {
+        if !buf.is_empty() && !send(Ok(checked(buf))) {
             return;
         }
         if eof {
@@ -262,10 +268,13 @@ impl UnsupportedSampler {
 }
 
 /// Feeds every file, in order, through `pipeline`, merging `rspamd_logs` by timestamp.
+/// `threads` above 1: that many threads stage lines while this one records them (not when
+/// rspamd logs are merged: merging needs each line's time before the next is read).
 pub fn replay(
     pipeline: &mut Pipeline,
     files: &[PathBuf],
     rspamd_logs: &[PathBuf],
+    threads: usize,
     sampler: &mut UnsupportedSampler,
 ) -> Result<u64, String> {
     let stdin = [PathBuf::from("-")];
@@ -273,12 +282,18 @@ pub fn replay(
     // Open everything first, so a missing file fails before any output.
     let mut mains = Vec::new();
     for f in files {
-        mains.push(Lines::new(open_log(f)?, f.clone()));
+        mains.push((open_log(f)?, f));
     }
     let mut side = SideLogs::open(rspamd_logs)?;
     let mut stderr = io::stderr();
     let mut count = 0u64;
-    for mut main in mains {
+    for (source, name) in mains {
+        if threads > 1 && !side.pending() {
+            let name = name.display().to_string();
+            staged::replay_staged(pipeline, source, &name, threads, sampler, &mut count)?;
+            continue;
+        }
+        let mut main = Lines::new(source, name.clone());
         while let Some(line) = main.next_line()? {
             if side.pending()
                 && let Some(ts) = pipeline.timestamp_of(line.bytes())

@@ -1,0 +1,328 @@
+//! Replay over several threads. The reader thread hands chunks of whole lines to stager
+//! threads in turn; each stages its chunk (envelope, event, reject reason: the part of a line
+//! that needs no shared state) and the pipeline's thread records the staged lines in the order
+//! of the log, taking the chunks back in the same turn. The numbers are those of
+//! [`Pipeline::process_text`] on every line: it is the same stage and the same record.
+//!
+//! A stager's clock only knows the lines it staged; the year of a BSD timestamp depends on the
+//! lines before it (December, then January). Each staged chunk says which year state it was
+//! read from; when that is not the pipeline's own (the first chunk of each stager after the
+//! first, a new year in a chunk it skipped), the pipeline reads the chunk again itself.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use self_cell::self_cell;
+
+use super::{Chunk, ChunkData, UnsupportedSampler, read_chunks};
+use crate::envelope::YearState;
+use crate::pipeline::{Pipeline, Staged, Stager};
+
+/// The lines of a chunk (for `--show-unsupported`), staged.
+type StagedLines<'a> = Vec<(&'a str, Staged<'a>)>;
+
+/// An emptied [`StagedLines`] on its way back to a stager, so that its memory is reused (a new
+/// one per chunk cost a page fault per 4 KiB written).
+type Spent = StagedLines<'static>;
+
+/// `lines`, emptied, as a [`Spent`] in the same allocation.
+fn emptied(mut lines: StagedLines<'_>) -> Spent {
+    lines.clear();
+    // Collecting a `vec::IntoIter` in place keeps its allocation when the element layout is
+    // the same, as it is here: only the lifetime changes, and there are no elements.
+    lines.into_iter().map(|_| unreachable!("emptied")).collect()
+}
+
+self_cell!(
+    /// A text chunk and its lines, staged.
+    struct StagedChunk {
+        owner: String,
+        #[covariant]
+        dependent: StagedLines,
+    }
+);
+
+/// What a stager thread hands back for one chunk.
+enum Work {
+    Staged {
+        chunk: StagedChunk,
+        /// The year state the chunk was read from, and the one after its last line.
+        from: YearState,
+        to: YearState,
+    },
+    /// Not UTF-8 throughout: its lines go through `process_line` on the pipeline's thread.
+    Bytes(Vec<u8>),
+    Failed(String),
+}
+
+/// Chunks queued per stager, both ways.
+const QUEUED: usize = 2;
+
+/// Feeds `source` through `pipeline` with `stagers` stager threads (at least 1).
+pub(super) fn replay_staged(
+    pipeline: &mut Pipeline,
+    source: Box<dyn Read + Send>,
+    name: &str,
+    stagers: usize,
+    sampler: &mut UnsupportedSampler,
+    count: &mut u64,
+) -> Result<(), String> {
+    let cannot = |e: io::Error| format!("{name}: cannot start a thread: {e}");
+    let mut inputs = Vec::with_capacity(stagers);
+    let mut outputs = Vec::with_capacity(stagers);
+    let mut recycle = Vec::with_capacity(stagers);
+    for _ in 0..stagers {
+        let (input, chunks) = sync_channel::<Chunk>(QUEUED);
+        let (done, output) = sync_channel::<Work>(QUEUED);
+        let (back, spent_lines) = sync_channel::<Spent>(QUEUED + 1);
+        let stager = pipeline.stager();
+        std::thread::Builder::new()
+            .name("pflog-stage".into())
+            .spawn(move || stage_chunks(stager, &chunks, &done, &spent_lines))
+            .map_err(cannot)?;
+        inputs.push(input);
+        outputs.push(output);
+        recycle.push(back);
+    }
+    let (spent_chunks, spent_rx) = sync_channel(stagers * QUEUED + 1);
+    let reader_name = name.to_string();
+    std::thread::Builder::new()
+        .name("pflog-read".into())
+        .spawn(move || {
+            let mut turn = 0;
+            read_chunks(source, &reader_name, &spent_rx, &mut |chunk| {
+                let sent = inputs[turn].send(chunk).is_ok();
+                turn = (turn + 1) % inputs.len();
+                sent
+            });
+        })
+        .map_err(cannot)?;
+
+    let mut stderr = io::stderr();
+    // A stager that hangs up at its turn got no more chunks: the input is done (a stager
+    // stops only when the reader is done or its output is gone).
+    for turn in (0..stagers).cycle() {
+        let Ok(work) = outputs[turn].recv() else {
+            return Ok(());
+        };
+        let buffer = match work {
+            Work::Staged {
+                mut chunk,
+                from,
+                to,
+            } => {
+                if from == pipeline.year_state() {
+                    chunk.with_dependent_mut(|_, lines| {
+                        for &(line, staged) in lines.iter() {
+                            let r = pipeline.record(staged);
+                            sampler.note(r, line.as_bytes(), &mut stderr);
+                        }
+                        *count += lines.len() as u64;
+                        let _ = recycle[turn].try_send(emptied(std::mem::take(lines)));
+                    });
+                    pipeline.set_year_state(to);
+                } else {
+                    for line in chunk.borrow_owner().split_inclusive('\n') {
+                        let r = pipeline.process_text(line);
+                        sampler.note(r, line.as_bytes(), &mut stderr);
+                        *count += 1;
+                    }
+                }
+                chunk.into_owner().into_bytes()
+            }
+            Work::Bytes(bytes) => {
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    let r = pipeline.process_line(line);
+                    sampler.note(r, line, &mut stderr);
+                    *count += 1;
+                }
+                bytes
+            }
+            Work::Failed(e) => return Err(e),
+        };
+        let _ = spent_chunks.try_send(buffer);
+    }
+    unreachable!("cycle() never ends")
+}
+
+fn stage_chunks(
+    mut stager: Stager,
+    chunks: &Receiver<Chunk>,
+    done: &SyncSender<Work>,
+    spent_lines: &Receiver<Spent>,
+) {
+    for chunk in chunks {
+        let work = match chunk {
+            Ok(ChunkData::Text(text)) => {
+                let from = stager.year_state();
+                let chunk = StagedChunk::new(text, |text| {
+                    let mut lines: StagedLines<'_> = spent_lines
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(text.len() / 128));
+                    lines.extend(
+                        text.split_inclusive('\n')
+                            .map(|line| (line, stager.stage(line))),
+                    );
+                    lines
+                });
+                let to = stager.year_state();
+                Work::Staged { chunk, from, to }
+            }
+            Ok(ChunkData::Bytes(bytes)) => Work::Bytes(bytes),
+            Err(e) => Work::Failed(e),
+        };
+        if done.send(work).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Clock;
+    use crate::exposition::{Format, render};
+    use crate::pipeline::PipelineConfig;
+    use prometheus_client::registry::Registry;
+
+    /// A log of about 40 chunks whose year turns twice (December, then January), with a line
+    /// of invalid UTF-8 (a chunk of bytes), lines without an envelope, and many queue IDs
+    /// that live across chunk boundaries.
+    fn log() -> Vec<u8> {
+        let mut data = Vec::new();
+        let months = ["Nov", "Dec", "Jan", "Feb", "Dec", "Jan"];
+        let per_month = 25_000;
+        for (m, month) in months.iter().enumerate() {
+            for i in 0..per_month {
+                let n = m * per_month + i;
+                let id = format!("4A{:08X}", n / 3);
+                let time = format!(
+                    "{month} {:2} {:02}:{:02}:{:02}",
+                    1 + i % 28,
+                    i / 3600 % 24,
+                    i / 60 % 60,
+                    i % 60
+                );
+                let line = match n % 3 {
+                    0 => format!(
+                        "{time} mx postfix/smtpd[{}]: {id}: client=h[192.0.2.{}]\n",
+                        n % 50,
+                        n % 200
+                    ),
+                    1 => format!(
+                        "{time} mx postfix/qmgr[9]: {id}: from=<a@b.example>, size={n}, nrcpt=1 (queue active)\n"
+                    ),
+                    _ if n % 1_000 == 2 => {
+                        format!("{time} mx postfix/qmgr[9]: {id}: removed \u{e9}\n")
+                    }
+                    _ => format!("{time} mx postfix/qmgr[9]: {id}: removed\n"),
+                };
+                data.extend_from_slice(line.as_bytes());
+                if n == 60_000 {
+                    data.extend_from_slice(
+                        b"Jan  1 00:00:00 mx postfix/smtpd[1]: connect from \xff[192.0.2.1]\n",
+                    );
+                }
+                if n % 7_777 == 0 {
+                    data.extend_from_slice(b"no envelope here\n");
+                }
+            }
+        }
+        data
+    }
+
+    fn exposition(feed: &mut dyn FnMut(&mut Pipeline) -> u64) -> (String, u64) {
+        let mut registry = Registry::default();
+        let mut p = Pipeline::new(PipelineConfig::default(), &mut registry)
+            .unwrap()
+            .with_clock(Clock::new(None, (2026, 11)).with_fixed_offset(0));
+        let lines = feed(&mut p);
+        (render(&registry, Format::Prometheus), lines)
+    }
+
+    #[test]
+    fn staged_replay_counts_as_line_by_line() {
+        let data = log();
+        let (one_by_one, lines) = exposition(&mut |p| {
+            let mut n = 0;
+            for line in data.split_inclusive(|b| *b == b'\n') {
+                p.process_line(line);
+                n += 1;
+            }
+            n
+        });
+        // The year turned: lines of the second January are a year after the first.
+        assert!(one_by_one.contains("pflog_lines_total"), "{one_by_one}");
+        for stagers in [1, 2, 3, 5] {
+            let (staged, count) = exposition(&mut |p| {
+                let mut count = 0;
+                let source = Box::new(io::Cursor::new(data.clone()));
+                let mut sampler = UnsupportedSampler::new(0);
+                replay_staged(p, source, "t", stagers, &mut sampler, &mut count).unwrap();
+                count
+            });
+            assert_eq!(count, lines, "{stagers} stagers");
+            assert!(staged == one_by_one, "{stagers} stagers");
+        }
+    }
+
+    #[test]
+    fn the_year_turns_across_chunks() {
+        // Two stagers each see every other chunk only; the year still turns twice.
+        let data = log();
+        let (staged, _) = exposition(&mut |p| {
+            let mut count = 0;
+            let source = Box::new(io::Cursor::new(data.clone()));
+            replay_staged(
+                p,
+                source,
+                "t",
+                2,
+                &mut UnsupportedSampler::new(0),
+                &mut count,
+            )
+            .unwrap();
+            count
+        });
+        let last = staged
+            .lines()
+            .find(|l| l.starts_with("pflog_last_log_timestamp_seconds "))
+            .expect("last timestamp series");
+        // Jan 28 2028 (Nov 2026, Dec 2026, Jan 2027, Feb 2027, Dec 2027, Jan 2028).
+        let want = chrono::NaiveDate::from_ymd_opt(2028, 1, 28).unwrap();
+        let seconds: f64 = last.rsplit(' ').next().unwrap().parse().unwrap();
+        let date = chrono::DateTime::from_timestamp(seconds as i64, 0)
+            .unwrap()
+            .date_naive();
+        assert_eq!(date, want, "{last}");
+    }
+
+    #[test]
+    fn a_read_error_ends_the_replay_after_the_lines_before_it() {
+        struct FailAfter(io::Cursor<Vec<u8>>);
+        impl Read for FailAfter {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(out)? {
+                    0 => Err(io::Error::other("disk on fire")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let data = log();
+        let lines = data.split_inclusive(|b| *b == b'\n').count() as u64;
+        let mut registry = Registry::default();
+        let mut p = Pipeline::new(PipelineConfig::default(), &mut registry).unwrap();
+        let mut count = 0;
+        let source = Box::new(FailAfter(io::Cursor::new(data)));
+        let err = replay_staged(
+            &mut p,
+            source,
+            "t",
+            2,
+            &mut UnsupportedSampler::new(0),
+            &mut count,
+        );
+        assert_eq!(err, Err("t: disk on fire".to_string()));
+        assert_eq!(count, lines);
+    }
+}
