@@ -91,9 +91,7 @@ impl Stager {
     pub fn stage<'a>(&mut self, text: &'a str) -> Staged<'a> {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
-        let Some(line) = envelope::parse(text, &mut self.clock) else {
-            return None;
-        };
+        let line = envelope::parse(text, &mut self.clock)?;
         let daemon = self.daemon(line.program);
         let parsed = parsers::parse(daemon, line.message);
         let reason = match &parsed {
