@@ -42,7 +42,8 @@ fn replay(mail: &[u8], rspamd: &[u8]) -> BTreeMap<String, String> {
     std::fs::write(&r, rspamd).expect("write");
     let mut registry = Registry::default();
     let mut p = Pipeline::new(config(), &mut registry).expect("pipeline");
-    replay::replay(&mut p, &[m], &[r], &mut UnsupportedSampler::new(0)).expect("replay");
+    // rspamd lines merge by time: the one-thread path whatever the thread count.
+    replay::replay(&mut p, &[m], &[r], 2, &mut UnsupportedSampler::new(0)).expect("replay");
     samples(&exposition::render(&registry, Format::Prometheus))
 }
 
