@@ -168,7 +168,7 @@ fn spawn_reader(
         .name("pflog-read".into())
         .spawn(move || {
             read_chunks(source, &name, &spent_rx, &mut |chunk| {
-                chunks_tx.send(chunk).is_ok()
+                chunks_tx.send(chunk.map(checked)).is_ok()
             });
         })
         .map_err(|e| format!("{error}: {e}"))?;
@@ -181,7 +181,7 @@ fn read_chunks(
     mut source: Box<dyn Read + Send>,
     name: &str,
     spent: &Receiver<Vec<u8>>,
-    send: &mut dyn FnMut(Chunk) -> bool,
+    send: &mut dyn FnMut(Result<Vec<u8>, String>) -> bool,
 ) {
     // The start of a line that the previous chunk cut.
     let mut carry: Vec<u8> = Vec::new();
@@ -206,7 +206,7 @@ fn read_chunks(
                 Err(e) => {
                     // The whole lines read so far still count.
                     buf.truncate(memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1));
-                    if !buf.is_empty() && !send(Ok(checked(buf))) {
+                    if !buf.is_empty() && !send(Ok(buf)) {
                         return;
                     }
                     send(Err(format!("{name}: {e}")));
@@ -222,7 +222,7 @@ fn read_chunks(
         };
         carry.extend_from_slice(&buf[end..filled]);
         buf.truncate(end);
-        if !buf.is_empty() && !send(Ok(checked(buf))) {
+        if !buf.is_empty() && !send(Ok(buf)) {
             return;
         }
         if eof {

@@ -14,12 +14,16 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use self_cell::self_cell;
 
-use super::{Chunk, ChunkData, UnsupportedSampler, read_chunks};
+use super::{UnsupportedSampler, read_chunks};
 use crate::envelope::YearState;
 use crate::pipeline::{Pipeline, Staged, Stager};
 
 /// The lines of a chunk (for `--show-unsupported`), staged.
 type StagedLines<'a> = Vec<(&'a str, Staged<'a>)>;
+
+/// A chunk's staged lines, or `None` when it is not UTF-8 throughout (then its lines go
+/// through `process_line` on the pipeline's thread, as in the one-thread path).
+type MaybeStaged<'a> = Option<StagedLines<'a>>;
 
 /// An emptied [`StagedLines`] on its way back to a stager, so that its memory is reused (a new
 /// one per chunk cost a page fault per 4 KiB written).
@@ -34,11 +38,11 @@ fn emptied(mut lines: StagedLines<'_>) -> Spent {
 }
 
 self_cell!(
-    /// A text chunk and its lines, staged.
+    /// A chunk and its lines, staged.
     struct StagedChunk {
-        owner: String,
+        owner: Vec<u8>,
         #[covariant]
-        dependent: StagedLines,
+        dependent: MaybeStaged,
     }
 );
 
@@ -50,8 +54,6 @@ enum Work {
         from: YearState,
         to: YearState,
     },
-    /// Not UTF-8 throughout: its lines go through `process_line` on the pipeline's thread.
-    Bytes(Vec<u8>),
     Failed(String),
 }
 
@@ -72,7 +74,7 @@ pub(super) fn replay_staged(
     let mut outputs = Vec::with_capacity(stagers);
     let mut recycle = Vec::with_capacity(stagers);
     for _ in 0..stagers {
-        let (input, chunks) = sync_channel::<Chunk>(QUEUED);
+        let (input, chunks) = sync_channel::<Result<Vec<u8>, String>>(QUEUED);
         let (done, output) = sync_channel::<Work>(QUEUED);
         let (back, spent_lines) = sync_channel::<Spent>(QUEUED + 1);
         let stager = pipeline.stager();
@@ -105,41 +107,31 @@ pub(super) fn replay_staged(
         let Ok(work) = outputs[turn].recv() else {
             return Ok(());
         };
-        let buffer = match work {
-            Work::Staged {
-                mut chunk,
-                from,
-                to,
-            } => {
-                if from == pipeline.year_state() {
-                    chunk.with_dependent_mut(|_, lines| {
-                        for &(line, staged) in lines.iter() {
-                            let r = pipeline.record(staged);
-                            sampler.note(r, line.as_bytes(), &mut stderr);
-                        }
-                        *count += lines.len() as u64;
-                        let _ = recycle[turn].try_send(emptied(std::mem::take(lines)));
-                    });
-                    pipeline.set_year_state(to);
-                } else {
-                    for line in chunk.borrow_owner().split_inclusive('\n') {
-                        let r = pipeline.process_text(line);
-                        sampler.note(r, line.as_bytes(), &mut stderr);
-                        *count += 1;
-                    }
+        let (mut chunk, from, to) = match work {
+            Work::Staged { chunk, from, to } => (chunk, from, to),
+            Work::Failed(e) => return Err(e),
+        };
+        let staged_here = from == pipeline.year_state();
+        chunk.with_dependent_mut(|bytes, staged| match staged {
+            Some(lines) if staged_here => {
+                for &(line, staged) in lines.iter() {
+                    let r = pipeline.record(staged);
+                    sampler.note(r, line.as_bytes(), &mut stderr);
                 }
-                chunk.into_owner().into_bytes()
+                *count += lines.len() as u64;
+                let _ = recycle[turn].try_send(emptied(std::mem::take(lines)));
+                pipeline.set_year_state(to);
             }
-            Work::Bytes(bytes) => {
+            // Read from another year state, or not text: read again, here.
+            _ => {
                 for line in bytes.split_inclusive(|&b| b == b'\n') {
                     let r = pipeline.process_line(line);
                     sampler.note(r, line, &mut stderr);
                     *count += 1;
                 }
-                bytes
             }
-            Work::Failed(e) => return Err(e),
-        };
+        });
+        let buffer = chunk.into_owner();
         let _ = spent_chunks.try_send(buffer);
     }
     unreachable!("cycle() never ends")
@@ -147,28 +139,35 @@ pub(super) fn replay_staged(
 
 fn stage_chunks(
     mut stager: Stager,
-    chunks: &Receiver<Chunk>,
+    chunks: &Receiver<Result<Vec<u8>, String>>,
     done: &SyncSender<Work>,
     spent_lines: &Receiver<Spent>,
 ) {
     for chunk in chunks {
         let work = match chunk {
-            Ok(ChunkData::Text(text)) => {
+            Ok(bytes) => {
                 let from = stager.year_state();
-                let chunk = StagedChunk::new(text, |text| {
+                let chunk = StagedChunk::new(bytes, |bytes| {
+                    let text = simdutf8::basic::from_utf8(bytes).ok()?;
                     let mut lines: StagedLines<'_> = spent_lines
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(text.len() / 128));
-                    lines.extend(
-                        text.split_inclusive('\n')
-                            .map(|line| (line, stager.stage(line))),
-                    );
-                    lines
+                    let mut start = 0;
+                    // A `\n` always ends a character: each line is a str slice.
+                    for end in memchr::memchr_iter(b'\n', bytes) {
+                        let line = &text[start..=end];
+                        lines.push((line, stager.stage(line)));
+                        start = end + 1;
+                    }
+                    if start < text.len() {
+                        let line = &text[start..];
+                        lines.push((line, stager.stage(line)));
+                    }
+                    Some(lines)
                 });
                 let to = stager.year_state();
                 Work::Staged { chunk, from, to }
             }
-            Ok(ChunkData::Bytes(bytes)) => Work::Bytes(bytes),
             Err(e) => Work::Failed(e),
         };
         if done.send(work).is_err() {
