@@ -283,13 +283,13 @@ impl Pipeline {
     /// checks whole chunks at once).
     pub fn process_text(&mut self, text: &str) -> LineResult {
         let staged = self.stager.stage(text);
-        self.record(staged)
+        self.record(&staged)
     }
 
     /// Counts, correlates and records a staged line. Lines must come in log order, staged by
     /// this pipeline's stager or by a copy whose year state matched (see
     /// [`Pipeline::year_state`]).
-    pub fn record(&mut self, staged: Staged<'_>) -> LineResult {
+    pub fn record(&mut self, staged: &Staged<'_>) -> LineResult {
         let Some(line) = staged else {
             self.metrics.count_line("other", "unsupported");
             return LineResult::Unsupported("other");
@@ -297,11 +297,11 @@ impl Pipeline {
         self.metrics.log_timestamp(line.timestamp);
         let (program, known) = self.program(line.program);
         let label = program.label;
-        match line.parsed {
+        match &line.parsed {
             Parsed::Event(event) => {
                 self.count_line(known, label, PARSED);
                 let origin = self.origin(known, line.program);
-                self.metrics.record_event(origin, &event, line.reason);
+                self.metrics.record_event(origin, event, line.reason);
                 let session = match (line.daemon, line.pid) {
                     (Daemon::Postscreen, _) => Session::Plaintext,
                     (_, Some(pid)) => Session::Pid(pid),
@@ -311,7 +311,7 @@ impl Pipeline {
                     line.timestamp,
                     origin.instance,
                     session,
-                    &event,
+                    event,
                     &mut self.observations,
                 );
                 for obs in self.observations.drain(..) {

@@ -124,17 +124,14 @@ pub fn parse(daemon: Daemon, message: &str) -> Parsed<'_> {
         Daemon::Rspamd => rspamd::parse(message),
         Daemon::Foreign => return Parsed::Ignored,
     };
+    if let Some(e) = event {
+        return Parsed::Event(e);
+    }
     let postfix = !matches!(
         daemon,
         Daemon::Postgrey | Daemon::PolicydWeight | Daemon::Rspamd
     );
-    match event.or_else(|| {
-        if postfix {
-            misc::diagnostic(message)
-        } else {
-            None
-        }
-    }) {
+    match postfix.then(|| misc::diagnostic(message)).flatten() {
         Some(e) => Parsed::Event(e),
         None => Parsed::Unsupported,
     }

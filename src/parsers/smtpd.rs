@@ -9,13 +9,17 @@ use crate::event::{Direction, Event, Peer, Reject, RejectKind, SessionEnd, Tls};
 use crate::scan::Scan;
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
-    unqueued(message)
-        .or_else(|| {
-            let (queue_id, rest) = split_queue_id(message)?;
-            queued(queue_id, rest)
-        })
-        // Starts with the client's name, which can start with anything.
-        .or_else(|| tls_detail(message))
+    // Early returns rather than `or_else`: each `or_else` copied the event once more.
+    if let event @ Some(_) = unqueued(message) {
+        return event;
+    }
+    if let Some((queue_id, rest)) = split_queue_id(message)
+        && let event @ Some(_) = queued(queue_id, rest)
+    {
+        return event;
+    }
+    // Starts with the client's name, which can start with anything.
+    tls_detail(message)
 }
 
 /// Lines that do not start with a queue ID, grouped by their first byte so that a line meets

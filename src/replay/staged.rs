@@ -114,7 +114,7 @@ pub(super) fn replay_staged(
         let staged_here = from == pipeline.year_state();
         chunk.with_dependent_mut(|bytes, staged| match staged {
             Some(lines) if staged_here => {
-                for &(line, staged) in lines.iter() {
+                for (line, staged) in lines.iter() {
                     let r = pipeline.record(staged);
                     sampler.note(r, line.as_bytes(), &mut stderr);
                 }
