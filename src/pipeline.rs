@@ -93,19 +93,19 @@ impl Stager {
         let text = text.strip_suffix('\r').unwrap_or(text);
         let line = envelope::parse(text, &mut self.clock)?;
         let daemon = self.daemon(line.program);
-        let parsed = parsers::parse(daemon, line.message);
-        let reason = match &parsed {
-            Parsed::Event(Event::Reject(r)) => self.classifier.reason(r),
-            _ => "",
-        };
-        Some(StagedLine {
+        // Built in place, the reason set afterwards: the event is not copied again.
+        let mut staged = StagedLine {
             timestamp: line.timestamp,
             program: line.program,
             pid: line.pid,
             daemon,
-            parsed,
-            reason,
-        })
+            parsed: parsers::parse(daemon, line.message),
+            reason: "",
+        };
+        if let Parsed::Event(Event::Reject(r)) = &staged.parsed {
+            staged.reason = self.classifier.reason(r);
+        }
+        Some(staged)
     }
 
     fn daemon(&mut self, program: &str) -> Daemon {

@@ -167,7 +167,8 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("pflog-read".into())
         .spawn(move || {
-            read_chunks(source, &name, &spent_rx, &mut |chunk| {
+            let mut next_buffer = || Some(spent_rx.try_recv().unwrap_or_default());
+            read_chunks(source, &name, &mut next_buffer, &mut |chunk| {
                 chunks_tx.send(chunk.map(checked)).is_ok()
             });
         })
@@ -180,7 +181,7 @@ fn spawn_reader(
 fn read_chunks(
     mut source: Box<dyn Read + Send>,
     name: &str,
-    spent: &Receiver<Vec<u8>>,
+    next_buffer: &mut dyn FnMut() -> Option<Vec<u8>>,
     send: &mut dyn FnMut(Result<Vec<u8>, String>) -> bool,
 ) {
     // The start of a line that the previous chunk cut.
@@ -188,7 +189,9 @@ fn read_chunks(
     loop {
         // A chunk back from the pipeline keeps its bytes: only what it lacks of a full chunk
         // is zeroed (zeroing whole chunks cost as much as reading them).
-        let mut buf = spent.try_recv().unwrap_or_default();
+        let Some(mut buf) = next_buffer() else {
+            return;
+        };
         let mut filled = carry.len();
         let size = CHUNK.max(2 * filled);
         if buf.len() < size {

@@ -15,7 +15,10 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
         _ => {}
     }
     if rest.starts_with("from=<") {
-        return queue_active(queue_id, rest).or_else(|| expired(queue_id, rest));
+        if let event @ Some(_) = queue_active(queue_id, rest) {
+            return event;
+        }
+        return expired(queue_id, rest);
     }
     if rest.starts_with("to=") {
         return delivery::delivery(queue_id, rest).map(Event::Delivery);

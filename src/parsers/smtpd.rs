@@ -96,7 +96,10 @@ fn queued<'a>(queue_id: &'a str, rest: &'a str) -> Option<Event<'a>> {
     if rest.starts_with("proxy-") {
         return proxy(Some(queue_id), rest);
     }
-    session_end(rest).or_else(|| policy_action(Some(queue_id), rest))
+    if let event @ Some(_) = session_end(rest) {
+        return event;
+    }
+    policy_action(Some(queue_id), rest)
 }
 
 /// `reject: RCPT from host[ip]: 550 ...; from=<a> ...` and the other access and milter

@@ -9,8 +9,10 @@
 //! read from; when that is not the pipeline's own (the first chunk of each stager after the
 //! first, a new year in a chunk it skipped), the pipeline reads the chunk again itself.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use self_cell::self_cell;
 
@@ -57,8 +59,9 @@ enum Work {
     Failed(String),
 }
 
-/// Chunks queued per stager, both ways.
-const QUEUED: usize = 2;
+/// Chunks in flight (being read, staged, or waiting to be recorded) per stager. Any stager
+/// takes the next chunk, so one slow chunk holds up nothing but its own record.
+const IN_FLIGHT_PER_STAGER: usize = 3;
 
 /// Feeds `source` through `pipeline` with `stagers` stager threads (at least 1).
 pub(super) fn replay_staged(
@@ -70,43 +73,62 @@ pub(super) fn replay_staged(
     count: &mut u64,
 ) -> Result<(), String> {
     let cannot = |e: io::Error| format!("{name}: cannot start a thread: {e}");
-    let mut inputs = Vec::with_capacity(stagers);
-    let mut outputs = Vec::with_capacity(stagers);
-    let mut recycle = Vec::with_capacity(stagers);
+    let in_flight = stagers * IN_FLIGHT_PER_STAGER;
+    // Numbered chunks to the stagers, numbered work back (in any order), chunk buffers and
+    // emptied line lists back for reuse. The buffers bound everything: the reader waits for
+    // one when `in_flight` are out, so no queue can hold more.
+    let (chunks_tx, chunks) = crossbeam_channel::bounded::<(u64, ReadChunk)>(in_flight);
+    let (done, work) = crossbeam_channel::bounded::<(u64, Work)>(in_flight);
+    let (buffers_back, buffers) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
+    let (lines_back, spent_lines) = crossbeam_channel::bounded::<Spent>(in_flight);
     for _ in 0..stagers {
-        let (input, chunks) = sync_channel::<Result<Vec<u8>, String>>(QUEUED);
-        let (done, output) = sync_channel::<Work>(QUEUED);
-        let (back, spent_lines) = sync_channel::<Spent>(QUEUED + 1);
-        let stager = pipeline.stager();
+        let (stager, chunks, done, spent_lines) =
+            (pipeline.stager(), chunks.clone(), done.clone(), spent_lines.clone());
         std::thread::Builder::new()
             .name("pflog-stage".into())
             .spawn(move || stage_chunks(stager, &chunks, &done, &spent_lines))
             .map_err(cannot)?;
-        inputs.push(input);
-        outputs.push(output);
-        recycle.push(back);
     }
-    let (spent_chunks, spent_rx) = sync_channel(stagers * QUEUED + 1);
+    // The stagers hold the only senders of work: it ends when they all have.
+    drop(done);
     let reader_name = name.to_string();
     std::thread::Builder::new()
         .name("pflog-read".into())
         .spawn(move || {
-            let mut turn = 0;
-            read_chunks(source, &reader_name, &spent_rx, &mut |chunk| {
-                let sent = inputs[turn].send(chunk).is_ok();
-                turn = (turn + 1) % inputs.len();
-                sent
+            let (mut made, mut number) = (0, 0);
+            let mut next_buffer = || {
+                if made < in_flight {
+                    made += 1;
+                    Some(Vec::new())
+                } else {
+                    buffers.recv().ok()
+                }
+            };
+            read_chunks(source, &reader_name, &mut next_buffer, &mut |chunk| {
+                number += 1;
+                chunks_tx.send((number - 1, chunk)).is_ok()
             });
         })
         .map_err(cannot)?;
 
     let mut stderr = io::stderr();
-    // A stager that hangs up at its turn got no more chunks: the input is done (a stager
-    // stops only when the reader is done or its output is gone).
-    for turn in (0..stagers).cycle() {
-        let Ok(work) = outputs[turn].recv() else {
-            return Ok(());
+    // Work that came before its turn, by number.
+    let mut early: BTreeMap<u64, Work> = BTreeMap::new();
+    let mut next = 0;
+    loop {
+        let work = match early.remove(&next) {
+            Some(w) => w,
+            None => match work.recv() {
+                Ok((n, w)) if n == next => w,
+                Ok((n, w)) => {
+                    early.insert(n, w);
+                    continue;
+                }
+                // All stagers are done and all their work is in: the input is done.
+                Err(_) => return Ok(()),
+            },
         };
+        next += 1;
         let (mut chunk, from, to) = match work {
             Work::Staged { chunk, from, to } => (chunk, from, to),
             Work::Failed(e) => return Err(e),
@@ -119,7 +141,7 @@ pub(super) fn replay_staged(
                     sampler.note(r, line.as_bytes(), &mut stderr);
                 }
                 *count += lines.len() as u64;
-                let _ = recycle[turn].try_send(emptied(std::mem::take(lines)));
+                let _ = lines_back.try_send(emptied(std::mem::take(lines)));
                 pipeline.set_year_state(to);
             }
             // Read from another year state, or not text: read again, here.
@@ -131,19 +153,20 @@ pub(super) fn replay_staged(
                 }
             }
         });
-        let buffer = chunk.into_owner();
-        let _ = spent_chunks.try_send(buffer);
+        let _ = buffers_back.try_send(chunk.into_owner());
     }
-    unreachable!("cycle() never ends")
 }
+
+/// What the reader hands out: a chunk of whole lines, or why reading stopped.
+type ReadChunk = Result<Vec<u8>, String>;
 
 fn stage_chunks(
     mut stager: Stager,
-    chunks: &Receiver<Result<Vec<u8>, String>>,
-    done: &SyncSender<Work>,
+    chunks: &Receiver<(u64, ReadChunk)>,
+    done: &Sender<(u64, Work)>,
     spent_lines: &Receiver<Spent>,
 ) {
-    for chunk in chunks {
+    for (number, chunk) in chunks {
         let work = match chunk {
             Ok(bytes) => {
                 let from = stager.year_state();
@@ -170,7 +193,7 @@ fn stage_chunks(
             }
             Err(e) => Work::Failed(e),
         };
-        if done.send(work).is_err() {
+        if done.send((number, work)).is_err() {
             return;
         }
     }
