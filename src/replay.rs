@@ -256,6 +256,11 @@ impl UnsupportedSampler {
         }
     }
 
+    /// Whether it prints anything at all.
+    fn active(&self) -> bool {
+        self.limit > 0
+    }
+
     fn note(&mut self, result: LineResult, line: &[u8], err: &mut dyn Write) {
         if let LineResult::Unsupported(program) = result
             && self.limit > 0

@@ -20,8 +20,8 @@ use super::{UnsupportedSampler, read_chunks};
 use crate::envelope::YearState;
 use crate::pipeline::{Pipeline, Staged, Stager};
 
-/// The lines of a chunk (for `--show-unsupported`), staged.
-type StagedLines<'a> = Vec<(&'a str, Staged<'a>)>;
+/// The lines of a chunk, staged.
+type StagedLines<'a> = Vec<Staged<'a>>;
 
 /// A chunk's staged lines, or `None` when it is not UTF-8 throughout (then its lines go
 /// through `process_line` on the pipeline's thread, as in the one-thread path).
@@ -82,8 +82,12 @@ pub(super) fn replay_staged(
     let (buffers_back, buffers) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
     let (lines_back, spent_lines) = crossbeam_channel::bounded::<Spent>(in_flight);
     for _ in 0..stagers {
-        let (stager, chunks, done, spent_lines) =
-            (pipeline.stager(), chunks.clone(), done.clone(), spent_lines.clone());
+        let (stager, chunks, done, spent_lines) = (
+            pipeline.stager(),
+            chunks.clone(),
+            done.clone(),
+            spent_lines.clone(),
+        );
         std::thread::Builder::new()
             .name("pflog-stage".into())
             .spawn(move || stage_chunks(stager, &chunks, &done, &spent_lines))
@@ -136,9 +140,15 @@ pub(super) fn replay_staged(
         let staged_here = from == pipeline.year_state();
         chunk.with_dependent_mut(|bytes, staged| match staged {
             Some(lines) if staged_here => {
-                for (line, staged) in lines.iter() {
-                    let r = pipeline.record(staged);
-                    sampler.note(r, line.as_bytes(), &mut stderr);
+                if sampler.active() {
+                    for (staged, line) in lines.iter().zip(bytes.split_inclusive(|&b| b == b'\n')) {
+                        let r = pipeline.record(staged);
+                        sampler.note(r, line, &mut stderr);
+                    }
+                } else {
+                    for staged in lines.iter() {
+                        pipeline.record(staged);
+                    }
                 }
                 *count += lines.len() as u64;
                 let _ = lines_back.try_send(emptied(std::mem::take(lines)));
@@ -179,12 +189,11 @@ fn stage_chunks(
                     // A `\n` always ends a character: each line is a str slice.
                     for end in memchr::memchr_iter(b'\n', bytes) {
                         let line = &text[start..=end];
-                        lines.push((line, stager.stage(line)));
+                        lines.push(stager.stage(line));
                         start = end + 1;
                     }
                     if start < text.len() {
-                        let line = &text[start..];
-                        lines.push((line, stager.stage(line)));
+                        lines.push(stager.stage(&text[start..]));
                     }
                     Some(lines)
                 });
