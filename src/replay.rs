@@ -177,7 +177,8 @@ fn spawn_reader(
 }
 
 /// Sends `source` as chunks that end at a line end (but the last), until the input ends, a read
-/// fails (sent as the last chunk), or `send` says the receiver is gone.
+/// fails (sent as the last chunk), `send` says the receiver is gone, or `next_buffer` has no
+/// buffer to fill (a buffer from it may hold old bytes; it is resized and overwritten).
 fn read_chunks(
     mut source: Box<dyn Read + Send>,
     name: &str,
