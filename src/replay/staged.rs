@@ -1,7 +1,7 @@
-//! Replay over several threads. The reader thread hands chunks of whole lines to stager
-//! threads in turn; each stages its chunk (envelope, event, reject reason: the part of a line
-//! that needs no shared state) and the pipeline's thread records the staged lines in the order
-//! of the log, taking the chunks back in the same turn. The numbers are those of
+//! Replay over several threads. The reader thread numbers chunks of whole lines; whichever
+//! stager thread is free takes the next one and stages its lines (envelope, event, reject
+//! reason: the part of a line that needs no shared state); the pipeline's thread puts the
+//! staged chunks back in order and records their lines. The numbers are those of
 //! [`Pipeline::process_text`] on every line: it is the same stage and the same record.
 //!
 //! A stager's clock only knows the lines it staged; the year of a BSD timestamp depends on the
@@ -82,7 +82,8 @@ pub(super) fn replay_staged(
     let (buffers_back, buffers) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
     let (lines_back, spent_lines) = crossbeam_channel::bounded::<Spent>(in_flight);
     for _ in 0..stagers {
-        let (stager, chunks, done, spent_lines) = (
+        let (name, stager, chunks, done, spent_lines) = (
+            name.to_string(),
             pipeline.stager(),
             chunks.clone(),
             done.clone(),
@@ -90,7 +91,7 @@ pub(super) fn replay_staged(
         );
         std::thread::Builder::new()
             .name("pflog-stage".into())
-            .spawn(move || stage_chunks(stager, &chunks, &done, &spent_lines))
+            .spawn(move || stage_chunks(&name, stager, &chunks, &done, &spent_lines))
             .map_err(cannot)?;
     }
     // The stagers hold the only senders of work: it ends when they all have.
@@ -171,40 +172,52 @@ pub(super) fn replay_staged(
 type ReadChunk = Result<Vec<u8>, String>;
 
 fn stage_chunks(
+    name: &str,
     mut stager: Stager,
     chunks: &Receiver<(u64, ReadChunk)>,
     done: &Sender<(u64, Work)>,
     spent_lines: &Receiver<Spent>,
 ) {
     for (number, chunk) in chunks {
-        let work = match chunk {
-            Ok(bytes) => {
-                let from = stager.year_state();
-                let chunk = StagedChunk::new(bytes, |bytes| {
-                    let text = simdutf8::basic::from_utf8(bytes).ok()?;
-                    let mut lines: StagedLines<'_> = spent_lines
-                        .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(text.len() / 128));
-                    let mut start = 0;
-                    // A `\n` always ends a character: each line is a str slice.
-                    for end in memchr::memchr_iter(b'\n', bytes) {
-                        let line = &text[start..=end];
-                        lines.push(stager.stage(line));
-                        start = end + 1;
-                    }
-                    if start < text.len() {
-                        lines.push(stager.stage(&text[start..]));
-                    }
-                    Some(lines)
-                });
-                let to = stager.year_state();
-                Work::Staged { chunk, from, to }
-            }
-            Err(e) => Work::Failed(e),
-        };
+        // A panic here would leave the pipeline waiting for this chunk for ever: it ends the
+        // replay with an error instead (the panic message is printed as usual).
+        let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            stage_chunk(&mut stager, chunk, spent_lines)
+        }));
+        let work = staged.unwrap_or_else(|_| {
+            Work::Failed(format!("{name}: a parsing thread failed (chunk {number})"))
+        });
         if done.send((number, work)).is_err() {
             return;
         }
+    }
+}
+
+fn stage_chunk(stager: &mut Stager, chunk: ReadChunk, spent_lines: &Receiver<Spent>) -> Work {
+    match chunk {
+        Ok(bytes) => {
+            let from = stager.year_state();
+            let chunk = StagedChunk::new(bytes, |bytes| {
+                let text = simdutf8::basic::from_utf8(bytes).ok()?;
+                let mut lines: StagedLines<'_> = spent_lines
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(text.len() / 128));
+                let mut start = 0;
+                // A `\n` always ends a character: each line is a str slice.
+                for end in memchr::memchr_iter(b'\n', bytes) {
+                    let line = &text[start..=end];
+                    lines.push(stager.stage(line));
+                    start = end + 1;
+                }
+                if start < text.len() {
+                    lines.push(stager.stage(&text[start..]));
+                }
+                Some(lines)
+            });
+            let to = stager.year_state();
+            Work::Staged { chunk, from, to }
+        }
+        Err(e) => Work::Failed(e),
     }
 }
 
