@@ -415,8 +415,8 @@ mod tests {
         }
     }
 
-    /// Remembering programs changes nothing: labels of ignored programs never take up room
-    /// under the caps, and each line of a program over the cap counts an overflow again.
+    /// Names that differ only in trailing NUL bytes or past 16 bytes stay apart; the table
+    /// keeps no name that is too long, nor more than it may.
     #[test]
     fn program_names_are_told_apart_and_bounded() {
         let mut names = Names::default();
@@ -445,6 +445,8 @@ mod tests {
         assert_eq!(names.get("p255"), Some(255));
     }
 
+    /// Remembering programs changes nothing: labels of ignored programs never take up room
+    /// under the caps, and each line of a program over the cap counts an overflow again.
     #[test]
     fn remembered_programs_count_as_before() {
         let lines = [
