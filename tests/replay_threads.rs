@@ -1,9 +1,17 @@
 //! `pflog replay --threads N` gives the same report, the same exposition and the same
-//! `--show-unsupported` samples as one thread, on a log of many chunks.
+//! `--show-unsupported` samples as one thread, on a log of many chunks, hostile lines included.
 
 use std::process::Command;
 
 fn replay(path: &std::path::Path, threads: u32, format: &str) -> (String, String) {
+    let (out, err) = replay_bytes(path, threads, format);
+    (
+        String::from_utf8(out).expect("utf-8 stdout"),
+        String::from_utf8(err).expect("utf-8 stderr"),
+    )
+}
+
+fn replay_bytes(path: &std::path::Path, threads: u32, format: &str) -> (Vec<u8>, Vec<u8>) {
     let out = Command::new(env!("CARGO_BIN_EXE_pflog"))
         .args([
             "replay",
@@ -22,10 +30,7 @@ fn replay(path: &std::path::Path, threads: u32, format: &str) -> (String, String
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    )
+    (out.stdout, out.stderr)
 }
 
 #[test]
@@ -69,5 +74,50 @@ fn threads_change_nothing_but_speed() {
             )),
             "{format}"
         );
+    }
+}
+
+/// Hostile lines between good ones (1 MB lines, NUL bytes, invalid UTF-8, CRLF, no newline at
+/// the end) come out the same on any number of threads.
+#[test]
+fn hostile_lines_count_alike_on_any_thread_count() {
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/mailstack/mail.log"
+    ))
+    .expect("fixture");
+    let hostile: [&[u8]; 6] = [
+        b"Nov 24 10:00:00 mx postfix/smtpd[1]: connect from h\0st[192.0.2.1]\n",
+        b"Nov 24 10:00:00 mx postfix/smtpd[1]: connect from \xff\xfe[192.0.2.1]\n",
+        b"Nov 24 10:00:00 mx postfix/qmgr[2]: 4A1B2C3D4E: removed\r\n",
+        b"\0\0\0\n",
+        b"\n",
+        b"Nov 24 10:00:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[192.0.2.1]: 550 5.7.1 ",
+    ];
+    let mut log = Vec::new();
+    let mut round = 0;
+    while log.len() < 12 << 20 {
+        log.extend_from_slice(&fixture);
+        for (i, line) in hostile.iter().enumerate() {
+            log.extend_from_slice(line);
+            if i == 5 {
+                // A reject text of a megabyte, then its line end.
+                log.extend(std::iter::repeat_n(b'x', 1 << 20));
+                log.push(b'\n');
+            }
+        }
+        round += 1;
+    }
+    assert!(round >= 5);
+    log.extend_from_slice(b"Nov 24 10:00:01 mx postfix/qmgr[2]: 4A1B2C3D4F: removed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mail.log");
+    std::fs::write(&path, &log).expect("write log");
+    let (one, _) = replay_bytes(&path, 1, "prometheus");
+    let text = String::from_utf8_lossy(&one);
+    assert!(text.contains("pflog_lines_total"), "{text}");
+    for threads in [2, 3] {
+        let (many, _) = replay_bytes(&path, threads, "prometheus");
+        assert!(one == many, "{threads} threads: exposition differs");
     }
 }
