@@ -250,6 +250,19 @@ impl UnsupportedSampler {
         self.limit > 0
     }
 
+    /// Processes one line, shows it if it is unsupported and within the limit, and counts it.
+    fn process(
+        &mut self,
+        pipeline: &mut Pipeline,
+        line: Line<'_>,
+        count: &mut u64,
+        err: &mut dyn Write,
+    ) {
+        let r = line.process(pipeline);
+        self.note(r, line.bytes(), err);
+        *count += 1;
+    }
+
     fn note(&mut self, result: LineResult, line: &[u8], err: &mut dyn Write) {
         if let LineResult::Unsupported(program) = result
             && self.limit > 0
@@ -297,9 +310,7 @@ pub fn replay(
             {
                 side.feed_until(ts, pipeline, sampler, &mut count)?;
             }
-            let r = line.process(pipeline);
-            sampler.note(r, line.bytes(), &mut stderr);
-            count += 1;
+            sampler.process(pipeline, line, &mut count, &mut stderr);
         }
     }
     side.feed_until(Micros::MAX, pipeline, sampler, &mut count)?;
@@ -366,9 +377,7 @@ impl SideLogs {
             if *ts > until {
                 break;
             }
-            let r = pipeline.process_line(line);
-            sampler.note(r, line, &mut stderr);
-            *count += 1;
+            sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
             self.advance()?;
         }
         Ok(())

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use self_cell::self_cell;
 
-use super::{UnsupportedSampler, read_chunks};
+use super::{Line, UnsupportedSampler, read_chunks};
 use crate::envelope::YearState;
 use crate::pipeline::{Pipeline, Staged, Stager};
 
@@ -158,9 +158,7 @@ pub(super) fn replay_staged(
             // Read from another year state, or not text: read again, here.
             _ => {
                 for line in bytes.split_inclusive(|&b| b == b'\n') {
-                    let r = pipeline.process_line(line);
-                    sampler.note(r, line, &mut stderr);
-                    *count += 1;
+                    sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
                 }
             }
         });
