@@ -250,14 +250,13 @@ impl Clock {
         let hour = t.secs / 3600;
         let offset = self.offset_for(days, hour, (year, t.month, t.day));
         let base = (days * 86_400 + i64::from(hour * 3600) - i64::from(offset)) * 1_000_000;
-        // Not after a leap second `HH:59:60`: that was the next hour's start, not `HH`'s.
-        if hour == t.hour {
-            self.bsd_hour = Some(BsdHour {
-                head: t.head,
-                tpos: t.tpos,
-                base,
-            });
-        }
+        // Not after a leap second `HH:59:60`: that was the next hour's start, not `HH`'s; and
+        // the hour remembered before it is forgotten, since this line may have turned the year.
+        self.bsd_hour = (hour == t.hour).then_some(BsdHour {
+            head: t.head,
+            tpos: t.tpos,
+            base,
+        });
         base + i64::from(t.secs % 3600) * 1_000_000 + i64::from(t.micros)
     }
 
@@ -1147,6 +1146,26 @@ mod tests {
                 }
                 same_as_reference(&lines, clock, old);
             }
+        }
+    }
+
+    /// A leap second that turns the year is not remembered as an hour, and must not leave the
+    /// hour before it remembered either: that hour stands in the old year.
+    #[test]
+    fn a_leap_second_that_turns_the_year_forgets_the_hour() {
+        let lines = [
+            "Dec 31 23:00:00 h p[1]: x",
+            "Jan  1 00:59:60 h p[1]: x",
+            "Dec 31 23:00:01 h p[1]: x",
+        ]
+        .map(String::from);
+        for year in [Some(2026), None] {
+            let now = (2026, 11);
+            same_as_reference(
+                &lines,
+                Clock::new(year, now).with_fixed_offset(0),
+                reference::Clock::new(year, now).with_fixed_offset(0),
+            );
         }
     }
 
