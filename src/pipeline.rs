@@ -142,8 +142,8 @@ const MAX_PROGRAM_BYTES: usize = 64;
 
 /// Program names with what each stands for: at most [`MAX_PROGRAMS`] names of at most
 /// [`MAX_PROGRAM_BYTES`]. A name of up to 16 bytes (`postfix/smtpd`, nearly all) is looked up
-/// as one integer and its length: hashing and comparing it as a string, twice a line (stager
-/// and pipeline), was about 5% of replay's time.
+/// as one integer and its length instead of being hashed and compared as a string, twice a
+/// line (stager and pipeline).
 #[derive(Clone)]
 struct Names<V> {
     short: HashMap<(u128, u8), V, FixedState>,
