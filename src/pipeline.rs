@@ -187,15 +187,9 @@ impl<V: Copy> Names<V> {
     }
 }
 
-/// What a program name stands for.
-#[derive(Clone, Copy)]
-struct ProgramInfo {
+struct KnownProgram {
     /// The `program` label of `pflog_lines_total`.
     label: &'static str,
-}
-
-struct KnownProgram {
-    info: ProgramInfo,
     /// Its instance and service labels, interned on its first line that is an event (as
     /// before: lines of other programs never take up room under the label caps), and kept
     /// only when both were within their caps (asking again would count an overflow again).
@@ -266,23 +260,22 @@ impl Pipeline {
         envelope::parse(text.trim_end(), &mut self.stager.clock).map(|l| l.timestamp)
     }
 
-    /// What `program` stands for, and where it is remembered (`None`: not remembered).
-    fn program(&mut self, program: &str) -> (ProgramInfo, Option<usize>) {
+    /// The `program` label of `program`, and where it is remembered (`None`: not remembered).
+    fn program(&mut self, program: &str) -> (&'static str, Option<usize>) {
         if let Some(i) = self.programs.get(program) {
-            return (self.known[i].info, Some(i));
+            return (self.known[i].label, Some(i));
         }
         let (_, label) = parsers::classify(&Program::split(program));
-        let info = ProgramInfo { label };
         let i = self.known.len();
         if !self.programs.insert(program, i) {
-            return (info, None);
+            return (label, None);
         }
         self.known.push(KnownProgram {
-            info,
+            label,
             origin: None,
             lines: [None, None, None],
         });
-        (info, Some(i))
+        (label, Some(i))
     }
 
     /// The instance and service labels of `program`.
@@ -339,8 +332,7 @@ impl Pipeline {
             return LineResult::Unsupported("other");
         };
         self.metrics.log_timestamp(line.timestamp);
-        let (program, known) = self.program(line.program);
-        let label = program.label;
+        let (label, known) = self.program(line.program);
         match &line.parsed {
             Parsed::Event(event) => {
                 self.count_line(known, label, PARSED);
