@@ -48,13 +48,17 @@ fn is_within(outer: &str, inner: &str) -> bool {
     i >= o && i + inner.len() <= o + outer.len()
 }
 
-/// `envelope`: one line through the envelope parser and the program split.
+/// `envelope`: each line through the envelope parser and the program split, with one clock
+/// (so that a line meets what the lines before it left remembered: the hour, the date).
 pub fn envelope(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut clock = utc_clock();
-    if let Some(line) = envelope::parse(&text, &mut clock) {
-        assert!(is_within(&text, line.message) || line.message.is_empty());
-        assert!(is_within(&text, line.program) || line.program == "rspamd");
+    for text in text.split('\n') {
+        let Some(line) = envelope::parse(text, &mut clock) else {
+            continue;
+        };
+        assert!(is_within(text, line.message) || line.message.is_empty());
+        assert!(is_within(text, line.program) || line.program == "rspamd");
         let program = Program::split(line.program);
         let (daemon, label) = parsers::classify(&program);
         assert!(!label.is_empty());

@@ -91,8 +91,8 @@ fn fixtures_through_every_target() {
             }
             let data = std::fs::read(&path).expect("read fixture");
             harness::pipeline(&data);
+            harness::envelope(&data);
             for line in data.split(|&b| b == b'\n') {
-                harness::envelope(line);
                 for daemon in harness::DAEMONS {
                     let mut input = vec![harness::selector(daemon)];
                     input.extend_from_slice(line);
