@@ -10,7 +10,7 @@
 use chrono::{Local, NaiveDate, Offset, TimeZone};
 use memchr::memrchr;
 
-use crate::scan::find_byte;
+use crate::scan::{LO, find_byte, zero_bytes};
 
 /// Microseconds since the Unix epoch (UTC).
 pub type Micros = i64;
@@ -557,7 +557,7 @@ fn host_and_tag(line: &str, start: usize) -> Option<(&str, &str, Option<u32>, &s
     // Slices as `get(a..)` then `get(..n)`: one boundary check each, inlined.
     let rest = line.get(start..)?;
     let b = rest.as_bytes();
-    let host_len = first_space(b)?;
+    let host_len = find_byte(b' ', b)?;
     let host = rest.get(..host_len)?;
     // The tag holds no space, so it ends at the first space, which must follow its `:`; or,
     // when the message is empty (`prog[1]:` at the end of the line), at the end.
@@ -601,37 +601,6 @@ fn pid(tag: &[u8], open: usize, close: usize) -> Option<u32> {
         };
     }
     digits(&tag[open + 1..close])
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The lowest byte flagged (`0x80`) is the lowest zero byte of `x` (higher flags may be
-/// borrows, but the lowest one never is).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    x.wrapping_sub(LO) & !x & HI
-}
-
-/// The offset of the first space in `b`, eight bytes at a time.
-#[inline(always)]
-fn first_space(b: &[u8]) -> Option<usize> {
-    const SPACES: u64 = LO * b' ' as u64;
-    let mut chunks = b.chunks_exact(8);
-    let mut i = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let spaces = zero_bytes(word ^ SPACES);
-        if spaces != 0 {
-            return Some(i + (spaces.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b' ')
-        .map(|at| i + at)
 }
 
 /// The offset of the first space in `b` and of the first `[` before it (or before the end when

@@ -18,8 +18,15 @@ use memchr::{memchr2, memchr3, memrchr};
 /// time when every search went to it.
 const SHORT: usize = 32;
 
-const LO: u64 = 0x0101_0101_0101_0101;
+pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The lowest byte flagged (`0x80`) is the lowest zero byte of `x` (higher flags may be
+/// borrows, but the lowest one never is).
+#[inline(always)]
+pub(crate) fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LO) & !x & HI
+}
 
 /// Byte offset of the first `needle` in `hay` (as `memchr`).
 #[inline]
@@ -28,10 +35,7 @@ pub fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 8 <= hay.len().min(SHORT) {
         let word = u64::from_le_bytes(hay[i..i + 8].try_into().expect("eight bytes"));
-        let x = word ^ pattern;
-        // The lowest byte flagged here is the first zero byte of x (higher flags may be
-        // borrows, but the lowest one never is).
-        let zero = x.wrapping_sub(LO) & !x & HI;
+        let zero = zero_bytes(word ^ pattern);
         if zero != 0 {
             return Some(i + (zero.trailing_zeros() / 8) as usize);
         }
@@ -51,9 +55,8 @@ pub fn find_byte2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 8 <= hay.len().min(SHORT) {
         let word = u64::from_le_bytes(hay[i..i + 8].try_into().expect("eight bytes"));
-        let (x, y) = (word ^ pa, word ^ pb);
         // The lowest flag of each mask is a true match, so the lowest of both is the first.
-        let zero = (x.wrapping_sub(LO) & !x & HI) | (y.wrapping_sub(LO) & !y & HI);
+        let zero = zero_bytes(word ^ pa) | zero_bytes(word ^ pb);
         if zero != 0 {
             return Some(i + (zero.trailing_zeros() / 8) as usize);
         }
