@@ -156,6 +156,9 @@ const RULE_LITERALS: &[(&[&str], &[&str])] = &[
     ),
 ];
 
+// One row of literals per rule, and rule numbers that fit the candidate masks of `first_match`.
+const _: () = assert!(RULE_LITERALS.len() == DEFAULT_RULES.len() && DEFAULT_RULES.len() <= 32);
+
 /// The built-in table, compiled once per process.
 #[derive(Debug)]
 struct BuiltIn {

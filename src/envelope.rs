@@ -111,7 +111,8 @@ struct IsoDate {
 
 /// What a [`Clock`] carries from one BSD timestamp to the next: the year it stands in and the
 /// month of the last one (the year turns when December is followed by January). Everything
-/// else a clock keeps is a cache.
+/// else a clock keeps is a setting (the time zone, today's date for inferring the year) or a
+/// cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearState {
     year: Option<i32>,
@@ -1139,7 +1140,7 @@ mod tests {
     }
 
     #[test]
-    fn same_hour_lines_read_only_minutes_and_seconds() {
+    fn lines_within_the_hour_of_the_line_before() {
         let mut c = utc();
         for (line, want) in [
             (
@@ -1204,7 +1205,7 @@ mod tests {
     }
 
     #[test]
-    fn rspamd_legacy_line_shares_the_remembered_hour() {
+    fn an_rspamd_legacy_line_then_a_syslog_line_of_its_hour() {
         let mut c = utc();
         let l = parse("#81123(fuzzy): May 11 19:41:54 rspamd f: x", &mut c).unwrap();
         assert_eq!(l.timestamp, at(2026, 5, 11, 19, 41, 54));

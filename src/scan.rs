@@ -161,7 +161,7 @@ impl Scan for str {
     #[inline]
     fn find_any2(&self, a: u8, b: u8) -> Option<usize> {
         debug_assert!(a.is_ascii() && b.is_ascii());
-        memchr2(a, b, self.as_bytes())
+        find_byte2(a, b, self.as_bytes())
     }
 
     #[inline]

@@ -9,7 +9,7 @@
 
 use crate::event::{Event, RspamdTask};
 use crate::parsers::common::number;
-use crate::scan::Scan;
+use crate::scan::{Scan, find_byte, find_byte2};
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let body = strip_tag(message);
@@ -111,16 +111,16 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
 /// The text after `SYM(1.0){options},...]`, skipping `]` inside the options' braces.
 ///
 /// Outside the braces only `{` and `]` matter, inside them only `}`: the block is crossed by
-/// jumping from one of those to the next (`memchr`) rather than byte by byte.
+/// jumping from one of those to the next rather than byte by byte.
 fn after_symbols(symbols: &str) -> Option<&str> {
     let b = symbols.as_bytes();
     let mut i = 0;
     loop {
-        i += memchr::memchr2(b'{', b']', &b[i..])?;
+        i += find_byte2(b'{', b']', &b[i..])?;
         if b[i] == b']' {
             return Some(&symbols[i + 1..]);
         }
-        i += 1 + memchr::memchr(b'}', &b[i + 1..])? + 1;
+        i += 1 + find_byte(b'}', &b[i + 1..])? + 1;
     }
 }
 

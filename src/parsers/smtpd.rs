@@ -256,24 +256,26 @@ fn warning(rest: &str) -> Option<Event<'_>> {
     if let Some((ip, host)) = rest.split_once_fast(": address not listed for hostname ") {
         return Some(unresolved(host, ip));
     }
-    other_by_prefix(
+    let by_prefix = other_by_prefix(
         rest,
         &[
             ("non-SMTP command from ", "non_smtp_command"),
             ("Illegal address syntax from ", "illegal_address_syntax"),
             ("TLS library problem", "tls_library_problem"),
         ],
-    )
-    .or_else(|| {
-        if rest.contains_fast(": RBL lookup error") {
-            Some(Event::Other("rbl_lookup_error"))
-        } else if rest.contains_fast(" limit exceeded: ") {
-            // anvil limits: connection rate/concurrency, message, recipient, TLS session, AUTH.
-            Some(Event::Other("client_limit_exceeded"))
-        } else {
-            other_by_prefix(rest, &[("milter ", "milter_error")])
-        }
-    })
+    );
+    if by_prefix.is_some() {
+        return by_prefix;
+    }
+    if rest.contains_fast(": RBL lookup error") {
+        return Some(Event::Other("rbl_lookup_error"));
+    }
+    if rest.contains_fast(" limit exceeded: ") {
+        // anvil limits: connection rate/concurrency, message, recipient, TLS session, AUTH.
+        return Some(Event::Other("client_limit_exceeded"));
+    }
+    rest.starts_with("milter ")
+        .then_some(Event::Other("milter_error"))
 }
 
 /// The client's name and address did not confirm each other, so smtpd calls it `unknown`.
