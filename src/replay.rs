@@ -158,71 +158,102 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("pflog-read".into())
         .spawn(move || {
-            let mut next_buffer = || Some(spent_rx.try_recv().unwrap_or_default());
-            read_chunks(source, &name, &mut next_buffer, &mut |chunk| {
-                chunks_tx.send(chunk.map(checked)).is_ok()
-            });
+            let mut reader = ChunkReader::new(source, name);
+            loop {
+                let mut buf = spent_rx.try_recv().unwrap_or_default();
+                let chunk = match reader.next_chunk(&mut buf) {
+                    Ok(true) => Ok(buf),
+                    Ok(false) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if chunks_tx.send(chunk.map(checked)).is_err() || failed {
+                    return;
+                }
+            }
         })
         .map_err(|e| format!("{error}: {e}"))?;
     Ok((chunks, spent))
 }
 
-/// Sends `source` as chunks that end at a line end (but the last), until the input ends, a read
-/// fails (sent as the last chunk), `send` says the receiver is gone, or `next_buffer` has no
-/// buffer to fill (a buffer from it may hold old bytes; it is resized and overwritten).
-fn read_chunks(
-    mut source: Box<dyn Read + Send>,
-    name: &str,
-    next_buffer: &mut dyn FnMut() -> Option<Vec<u8>>,
-    send: &mut dyn FnMut(Result<Vec<u8>, String>) -> bool,
-) {
-    // The start of a line that the previous chunk cut.
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        // A chunk back from the pipeline keeps its bytes: only what it lacks of a full chunk
-        // is zeroed (zeroing whole chunks cost as much as reading them).
-        let Some(mut buf) = next_buffer() else {
-            return;
-        };
-        let mut filled = carry.len();
-        let size = CHUNK.max(2 * filled);
-        if buf.len() < size {
-            buf.resize(size, 0);
+/// Reads a source as chunks that end at a line end (but the last), until the input ends or a
+/// read fails.
+struct ChunkReader {
+    source: Box<dyn Read + Send>,
+    name: String,
+    /// The start of a line that the previous chunk cut.
+    carry: Vec<u8>,
+    /// A read failed after the whole lines of the last chunk: this is the next answer.
+    failed: Option<String>,
+    done: bool,
+}
+
+impl ChunkReader {
+    fn new(source: Box<dyn Read + Send>, name: String) -> ChunkReader {
+        ChunkReader {
+            source,
+            name,
+            carry: Vec::new(),
+            failed: None,
+            done: false,
         }
-        buf[..filled].copy_from_slice(&carry);
-        carry.clear();
-        // Fill the buffer; when full without a line end, it holds part of one long line: grow.
-        // `end`: where the chunk ends (after its last line end, or at the end of input).
-        let (end, eof) = loop {
-            match source.read(&mut buf[filled..]) {
-                Ok(0) => break (filled, true),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // The whole lines read so far still count.
-                    buf.truncate(memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1));
-                    if !buf.is_empty() && !send(Ok(buf)) {
-                        return;
+    }
+
+    /// Fills `buf` (which may hold old bytes: it is resized and overwritten) with the next
+    /// chunk of whole lines; `Ok(false)` at the end of input. A failed read is an error after
+    /// the whole lines read before it, then the end.
+    fn next_chunk(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Err(e);
+        }
+        while !self.done {
+            // A buffer used before keeps its bytes: only what it lacks of a full chunk is
+            // zeroed (zeroing whole chunks cost as much as reading them).
+            let mut filled = self.carry.len();
+            let size = chunk_size().max(2 * filled);
+            if buf.len() < size {
+                buf.resize(size, 0);
+            }
+            buf[..filled].copy_from_slice(&self.carry);
+            self.carry.clear();
+            // Fill the buffer; when full without a line end, it holds part of one long line:
+            // grow. `end`: where the chunk ends (after its last line end, or at end of input).
+            let end = loop {
+                match self.source.read(&mut buf[filled..]) {
+                    Ok(0) => {
+                        self.done = true;
+                        break filled;
                     }
-                    send(Err(format!("{name}: {e}")));
-                    return;
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // The whole lines read so far still count.
+                        let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+                        buf.truncate(whole);
+                        let e = format!("{}: {e}", self.name);
+                        if whole == 0 {
+                            self.done = true;
+                            return Err(e);
+                        }
+                        self.failed = Some(e);
+                        return Ok(true);
+                    }
                 }
-            }
-            if filled == buf.len() {
-                match memchr::memrchr(b'\n', &buf) {
-                    Some(i) => break (i + 1, false),
-                    None => buf.resize(2 * buf.len(), 0),
+                if filled == buf.len() {
+                    match memchr::memrchr(b'\n', buf) {
+                        Some(i) => break i + 1,
+                        None => buf.resize(2 * buf.len(), 0),
+                    }
                 }
+            };
+            self.carry.extend_from_slice(&buf[end..filled]);
+            buf.truncate(end);
+            if !buf.is_empty() {
+                return Ok(true);
             }
-        };
-        carry.extend_from_slice(&buf[end..filled]);
-        buf.truncate(end);
-        if !buf.is_empty() && !send(Ok(buf)) {
-            return;
         }
-        if eof {
-            return;
-        }
+        Ok(false)
     }
 }
 
@@ -542,4 +573,8 @@ mod tests {
         assert_eq!(error, None);
         assert!(lines == expected(&data));
     }
+}
+fn chunk_size() -> usize {
+    static S: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *S.get_or_init(|| std::env::var("PFLOG_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK))
 }

@@ -1,222 +1,234 @@
-//! Replay over several threads. The reader thread numbers chunks of whole lines; whichever
-//! stager thread is free takes the next one and stages its lines (envelope, event, reject
-//! reason: the part of a line that needs no shared state); the pipeline's thread puts the
-//! staged chunks back in order and records their lines. The numbers are those of
-//! [`Pipeline::process_text`] on every line: it is the same stage and the same record.
+//! Replay over several threads. Each worker thread in turn reads the next chunk of whole lines
+//! (under a lock, so chunks are numbered in order), stages its lines (envelope, event, reject
+//! reason: the part of a line that needs no shared state), then waits for the chunk's turn and
+//! records its lines in the pipeline (correlator and metrics, in log order). A chunk is read,
+//! staged and recorded on one thread, so its bytes and staged lines are still in that core's
+//! cache; handing chunks from a reader thread to stagers to a recording thread cost as much
+//! again in cache misses and thread switches (`benches/README.md`, "Fifth round"). The numbers
+//! are those of [`Pipeline::process_text`] on every line: it is the same stage and record.
 //!
-//! A stager's clock only knows the lines it staged; the year of a BSD timestamp depends on the
+//! A worker's clock only knows the lines it staged; the year of a BSD timestamp depends on the
 //! lines before it (December, then January). Each staged chunk says which year state it was
-//! read from; when that is not the pipeline's own (the first chunk of each stager after the
-//! first, a new year in a chunk it skipped), the pipeline reads the chunk again itself.
+//! read from; when that is not the pipeline's own (the first chunk of each worker after the
+//! first, a new year in a chunk it skipped), it is read again through the pipeline's stager.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use self_cell::self_cell;
-
-use super::{Line, UnsupportedSampler, read_chunks};
-use crate::envelope::YearState;
+use super::{ChunkReader, Line, UnsupportedSampler};
 use crate::pipeline::{Pipeline, Staged, Stager};
 
-/// The lines of a chunk, staged.
-type StagedLines<'a> = Vec<Staged<'a>>;
+/// A staged line list between chunks, empty, so that its memory is reused (a new one per chunk
+/// cost a page fault per 4 KiB written).
+type Spare = Vec<Staged<'static>>;
 
-/// A chunk's staged lines, or `None` when it is not UTF-8 throughout (then its lines go
-/// through `process_line` on the pipeline's thread, as in the one-thread path).
-type MaybeStaged<'a> = Option<StagedLines<'a>>;
-
-/// An emptied [`StagedLines`] on its way back to a stager, so that its memory is reused (a new
-/// one per chunk cost a page fault per 4 KiB written).
-type Spent = StagedLines<'static>;
-
-/// `lines`, emptied, as a [`Spent`] in the same allocation.
-fn emptied(mut lines: StagedLines<'_>) -> Spent {
+/// `lines`, emptied, in the same allocation, with another lifetime.
+fn emptied<'a, 'b>(mut lines: Vec<Staged<'a>>) -> Vec<Staged<'b>> {
     lines.clear();
     // Collecting a `vec::IntoIter` in place keeps its allocation when the element layout is
     // the same, as it is here: only the lifetime changes, and there are no elements.
     lines.into_iter().map(|_| unreachable!("emptied")).collect()
 }
 
-self_cell!(
-    /// A chunk and its lines, staged.
-    struct StagedChunk {
-        owner: Vec<u8>,
-        #[covariant]
-        dependent: MaybeStaged,
-    }
-);
-
-/// What a stager thread hands back for one chunk.
-enum Work {
-    Staged {
-        chunk: StagedChunk,
-        /// The year state the chunk was read from, and the one after its last line.
-        from: YearState,
-        to: YearState,
-    },
-    Failed(String),
+static WAIT_IN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static WAIT_TURN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The input, read by one worker at a time.
+struct Input {
+    reader: ChunkReader,
+    /// The number of the next chunk read.
+    next: u64,
 }
 
-/// Chunks in flight (being read, staged, or waiting to be recorded) per stager. Any stager
-/// takes the next chunk, so one slow chunk holds up nothing but its own record.
-const IN_FLIGHT_PER_STAGER: usize = 3;
+/// The pipeline and what goes with it, taken in turn.
+struct Turn<'p> {
+    pipeline: &'p mut Pipeline,
+    sampler: &'p mut UnsupportedSampler,
+    count: &'p mut u64,
+    /// The number of the chunk whose turn it is.
+    next: u64,
+    /// Why the replay stopped early; the workers leave at their next turn.
+    stopped: Option<String>,
+}
 
-/// Feeds `source` through `pipeline` with `stagers` stager threads (at least 1).
+struct Shared<'p> {
+    input: Mutex<Input>,
+    turn: Mutex<Turn<'p>>,
+    turn_changed: Condvar,
+}
+
+/// A lock whose holder may have panicked: the replay is then stopped first (see [`work`]), and
+/// what the holder left is only read to leave.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<'p> Shared<'p> {
+    /// Waits for chunk `number`'s turn; `None` when the replay stopped.
+    fn wait_for(&self, number: u64) -> Option<MutexGuard<'_, Turn<'p>>> {
+        let mut turn = lock(&self.turn);
+        while turn.next != number && turn.stopped.is_none() {
+            turn = self.turn_changed.wait(turn).unwrap_or_else(|e| e.into_inner());
+        }
+        turn.stopped.is_none().then_some(turn)
+    }
+
+    fn stop(&self, why: String) {
+        lock(&self.turn).stopped.get_or_insert(why);
+        self.turn_changed.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        lock(&self.turn).stopped.is_some()
+    }
+}
+
+/// Feeds `source` through `pipeline` with `workers` threads (at least 1; this one is one).
 pub(super) fn replay_staged(
     pipeline: &mut Pipeline,
     source: Box<dyn Read + Send>,
     name: &str,
-    stagers: usize,
+    workers: usize,
     sampler: &mut UnsupportedSampler,
     count: &mut u64,
 ) -> Result<(), String> {
-    let cannot = |e: io::Error| format!("{name}: cannot start a thread: {e}");
-    let in_flight = stagers * IN_FLIGHT_PER_STAGER;
-    // Numbered chunks to the stagers, numbered work back (in any order), chunk buffers and
-    // emptied line lists back for reuse. The buffers bound everything: the reader waits for
-    // one when `in_flight` are out, so no queue can hold more.
-    let (chunks_tx, chunks) = crossbeam_channel::bounded::<(u64, ReadChunk)>(in_flight);
-    let (done, work) = crossbeam_channel::bounded::<(u64, Work)>(in_flight);
-    let (buffers_back, buffers) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
-    let (lines_back, spent_lines) = crossbeam_channel::bounded::<Spent>(in_flight);
-    for _ in 0..stagers {
-        let (name, stager, chunks, done, spent_lines) = (
-            name.to_string(),
-            pipeline.stager(),
-            chunks.clone(),
-            done.clone(),
-            spent_lines.clone(),
-        );
-        std::thread::Builder::new()
-            .name("pflog-stage".into())
-            .spawn(move || stage_chunks(&name, stager, &chunks, &done, &spent_lines))
-            .map_err(cannot)?;
-    }
-    // The stagers hold the only senders of work: it ends when they all have.
-    drop(done);
-    let reader_name = name.to_string();
-    std::thread::Builder::new()
-        .name("pflog-read".into())
-        .spawn(move || {
-            let (mut made, mut number) = (0, 0);
-            let mut next_buffer = || {
-                if made < in_flight {
-                    made += 1;
-                    Some(Vec::new())
-                } else {
-                    buffers.recv().ok()
-                }
-            };
-            read_chunks(source, &reader_name, &mut next_buffer, &mut |chunk| {
-                number += 1;
-                chunks_tx.send((number - 1, chunk)).is_ok()
-            });
-        })
-        .map_err(cannot)?;
-
-    let mut stderr = io::stderr();
-    // Work that came before its turn, by number.
-    let mut early: BTreeMap<u64, Work> = BTreeMap::new();
-    let mut next = 0;
-    loop {
-        let work = match early.remove(&next) {
-            Some(w) => w,
-            None => match work.recv() {
-                Ok((n, w)) if n == next => w,
-                Ok((n, w)) => {
-                    early.insert(n, w);
-                    continue;
-                }
-                // All stagers are done and all their work is in: the input is done.
-                Err(_) => return Ok(()),
-            },
-        };
-        next += 1;
-        let (mut chunk, from, to) = match work {
-            Work::Staged { chunk, from, to } => (chunk, from, to),
-            Work::Failed(e) => return Err(e),
-        };
-        let staged_here = from == pipeline.year_state();
-        chunk.with_dependent_mut(|bytes, staged| match staged {
-            Some(lines) if staged_here => {
-                if sampler.active() {
-                    for (staged, line) in lines.iter().zip(bytes.split_inclusive(|&b| b == b'\n')) {
-                        let r = pipeline.record(staged);
-                        sampler.note(r, line, &mut stderr);
-                    }
-                } else {
-                    for staged in lines.iter() {
-                        pipeline.record(staged);
-                    }
-                }
-                *count += lines.len() as u64;
-                let _ = lines_back.try_send(emptied(std::mem::take(lines)));
-                pipeline.set_year_state(to);
+    let stagers: Vec<Stager> = (0..workers.max(1)).map(|_| pipeline.stager()).collect();
+    let shared = Shared {
+        input: Mutex::new(Input {
+            reader: ChunkReader::new(source, name.to_string()),
+            next: 0,
+        }),
+        turn: Mutex::new(Turn {
+            pipeline,
+            sampler,
+            count,
+            next: 0,
+            stopped: None,
+        }),
+        turn_changed: Condvar::new(),
+    };
+    std::thread::scope(|scope| {
+        let mut stagers = stagers.into_iter();
+        let here = stagers.next().expect("at least one worker");
+        for stager in stagers {
+            let shared = &shared;
+            let spawned = std::thread::Builder::new()
+                .name("pflog-work".into())
+                .spawn_scoped(scope, move || work(name, stager, shared));
+            if let Err(e) = spawned {
+                shared.stop(format!("{name}: cannot start a thread: {e}"));
             }
-            // Read from another year state, or not text: read again, here.
-            _ => {
-                for line in bytes.split_inclusive(|&b| b == b'\n') {
-                    sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
-                }
-            }
-        });
-        let _ = buffers_back.try_send(chunk.into_owner());
+        }
+        work(name, here, &shared);
+    });
+    if std::env::var_os("PFLOG_WAITS").is_some() { eprintln!("wait input {} us, turn {} us", WAIT_IN.load(std::sync::atomic::Ordering::Relaxed), WAIT_TURN.load(std::sync::atomic::Ordering::Relaxed)); }
+    match shared.turn.into_inner().unwrap_or_else(|e| e.into_inner()).stopped {
+        Some(why) => Err(why),
+        None => Ok(()),
     }
 }
 
-/// What the reader hands out: a chunk of whole lines, or why reading stopped.
-type ReadChunk = Result<Vec<u8>, String>;
-
-fn stage_chunks(
-    name: &str,
-    mut stager: Stager,
-    chunks: &Receiver<(u64, ReadChunk)>,
-    done: &Sender<(u64, Work)>,
-    spent_lines: &Receiver<Spent>,
-) {
-    for (number, chunk) in chunks {
-        // A panic here would leave the pipeline waiting for this chunk for ever: it ends the
-        // replay with an error instead (the panic message is printed as usual).
-        let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            stage_chunk(&mut stager, chunk, spent_lines)
+/// One worker: takes chunks until the input ends or the replay stopped.
+fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
+    let (mut buf, mut spare): (Vec<u8>, Spare) = (Vec::new(), Vec::new());
+    while !shared.stopped() {
+        let t0 = std::time::Instant::now();
+        let (number, read) = {
+            let mut input = lock(&shared.input);
+            WAIT_IN.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+            let number = input.next;
+            match input.reader.next_chunk(&mut buf) {
+                Ok(false) => return,
+                read => {
+                    input.next += 1;
+                    (number, read)
+                }
+            }
+        };
+        // A panic here would leave the other workers waiting for this chunk's turn for ever:
+        // it stops the replay with an error instead (the panic message is printed as usual).
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match read {
+            Ok(_) => take_chunk(&mut stager, number, &buf, &mut spare, shared),
+            Err(e) => {
+                if shared.wait_for(number).is_some() {
+                    shared.stop(e);
+                }
+            }
         }));
-        let work = staged.unwrap_or_else(|_| {
-            Work::Failed(format!("{name}: a parsing thread failed (chunk {number})"))
-        });
-        if done.send((number, work)).is_err() {
+        if done.is_err() {
+            shared.stop(format!("{name}: a parsing thread failed (chunk {number})"));
             return;
         }
     }
 }
 
-fn stage_chunk(stager: &mut Stager, chunk: ReadChunk, spent_lines: &Receiver<Spent>) -> Work {
-    match chunk {
-        Ok(bytes) => {
-            let from = stager.year_state();
-            let chunk = StagedChunk::new(bytes, |bytes| {
-                let text = simdutf8::basic::from_utf8(bytes).ok()?;
-                let mut lines: StagedLines<'_> = spent_lines
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(text.len() / 128));
-                let mut start = 0;
-                // A `\n` always ends a character: each line is a str slice.
-                for end in memchr::memchr_iter(b'\n', bytes) {
-                    let line = &text[start..=end];
-                    lines.push(stager.stage(line));
-                    start = end + 1;
-                }
-                if start < text.len() {
-                    lines.push(stager.stage(&text[start..]));
-                }
-                Some(lines)
-            });
-            let to = stager.year_state();
-            Work::Staged { chunk, from, to }
+/// Stages chunk `number` and records it in its turn (unless the replay stopped).
+fn take_chunk(
+    stager: &mut Stager,
+    number: u64,
+    bytes: &[u8],
+    spare: &mut Spare,
+    shared: &Shared<'_>,
+) {
+    let from = stager.year_state();
+    // Not UTF-8 throughout (rare): its lines go through `process_line` in its turn, as in the
+    // one-thread path.
+    let staged = simdutf8::basic::from_utf8(bytes).ok().map(|text| {
+        let mut lines: Vec<Staged<'_>> = emptied(std::mem::take(spare));
+        lines.reserve(text.len() / 128);
+        let mut start = 0;
+        // A `\n` always ends a character: each line is a str slice.
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            lines.push(stager.stage(&text[start..=end]));
+            start = end + 1;
         }
-        Err(e) => Work::Failed(e),
+        if start < text.len() {
+            lines.push(stager.stage(&text[start..]));
+        }
+        lines
+    });
+    let to = stager.year_state();
+    let t0 = std::time::Instant::now();
+    let w = shared.wait_for(number);
+    WAIT_TURN.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+    let Some(mut turn) = w else {
+        return;
+    };
+    let Turn {
+        pipeline,
+        sampler,
+        count,
+        ..
+    } = &mut *turn;
+    let mut stderr = io::stderr();
+    match staged {
+        Some(lines) if from == pipeline.year_state() => {
+            if sampler.active() {
+                for (staged, line) in lines.iter().zip(bytes.split_inclusive(|&b| b == b'\n')) {
+                    let r = pipeline.record(staged);
+                    sampler.note(r, line, &mut stderr);
+                }
+            } else {
+                for staged in lines.iter() {
+                    pipeline.record(staged);
+                }
+            }
+            **count += lines.len() as u64;
+            pipeline.set_year_state(to);
+            *spare = emptied(lines);
+        }
+        // Read from another year state, or not text: read again, here.
+        staged => {
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
+            }
+            if let Some(lines) = staged {
+                *spare = emptied(lines);
+            }
+        }
     }
+    turn.next += 1;
+    drop(turn);
+    shared.turn_changed.notify_all();
 }
 
 #[cfg(test)]
