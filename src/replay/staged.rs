@@ -1,85 +1,115 @@
-//! Replay over several threads. Each worker thread in turn reads the next chunk of whole lines
-//! (under a lock, so chunks are numbered in order), stages its lines (envelope, event, reject
-//! reason: the part of a line that needs no shared state), then waits for the chunk's turn and
-//! records its lines in the pipeline (correlator and metrics, in log order). A chunk is read,
-//! staged and recorded on one thread, so its bytes and staged lines are still in that core's
-//! cache; handing chunks from a reader thread to stagers to a recording thread cost as much
-//! again in cache misses and thread switches (`benches/README.md`, "Fifth round"). The numbers
-//! are those of [`Pipeline::process_text`] on every line: it is the same stage and record.
+//! Replay over several threads, as many as `--threads`. Each worker thread reads the next
+//! chunk of whole lines (under a lock, so chunks are numbered in order) and stages its lines
+//! (envelope, event, reject reason: the part of a line that needs no shared state). Staged
+//! chunks wait in a ready list; whichever worker finds no one recording records the ready
+//! chunks in order in the pipeline (correlator and metrics), then goes back to reading. So
+//! there are only as many threads as workers, none of them idle while there is work, and
+//! most chunks are recorded on the core that staged them. (A reader thread, stager threads
+//! and one recording thread made four threads for two cores, cost a thread switch per chunk
+//! and moved every staged line between cores: `benches/README.md`, "Fifth round".) The
+//! numbers are those of [`Pipeline::process_text`] on every line: the same stage and record.
 //!
 //! A worker's clock only knows the lines it staged; the year of a BSD timestamp depends on the
 //! lines before it (December, then January). Each staged chunk says which year state it was
 //! read from; when that is not the pipeline's own (the first chunk of each worker after the
 //! first, a new year in a chunk it skipped), it is read again through the pipeline's stager.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use self_cell::self_cell;
+
 use super::{ChunkReader, Line, UnsupportedSampler};
+use crate::envelope::YearState;
 use crate::pipeline::{Pipeline, Staged, Stager};
 
-/// A staged line list between chunks, empty, so that its memory is reused (a new one per chunk
-/// cost a page fault per 4 KiB written).
-type Spare = Vec<Staged<'static>>;
+/// The lines of a chunk, staged.
+type StagedLines<'a> = Vec<Staged<'a>>;
 
-/// `lines`, emptied, in the same allocation, with another lifetime.
-fn emptied<'a, 'b>(mut lines: Vec<Staged<'a>>) -> Vec<Staged<'b>> {
+/// A chunk's staged lines, or `None` when it is not UTF-8 throughout (then its lines go
+/// through `process_line` when recorded, as in the one-thread path).
+type MaybeStaged<'a> = Option<StagedLines<'a>>;
+
+/// An emptied [`StagedLines`] kept for reuse (a new one per chunk cost a page fault per 4 KiB
+/// written).
+type Spent = StagedLines<'static>;
+
+/// `lines`, emptied, as a [`Spent`] in the same allocation.
+fn emptied(mut lines: StagedLines<'_>) -> Spent {
     lines.clear();
     // Collecting a `vec::IntoIter` in place keeps its allocation when the element layout is
     // the same, as it is here: only the lifetime changes, and there are no elements.
     lines.into_iter().map(|_| unreachable!("emptied")).collect()
 }
 
-static WAIT_IN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static WAIT_TURN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+self_cell!(
+    /// A chunk and its lines, staged.
+    struct StagedChunk {
+        owner: Vec<u8>,
+        #[covariant]
+        dependent: MaybeStaged,
+    }
+);
+
+/// A chunk ready to be recorded.
+enum Work {
+    Staged {
+        chunk: StagedChunk,
+        /// The year state the chunk was read from, and the one after its last line.
+        from: YearState,
+        to: YearState,
+    },
+    /// The replay stops here, with this error.
+    Failed(String),
+}
+
+/// Staged chunks waiting for their turn, per worker, before a worker waits to read more.
+/// Any worker reads the next chunk, so one slow chunk holds up nothing but its own record.
+const READY_PER_WORKER: usize = 3;
+
+/// The pipeline and what goes with it, used by the recording worker.
+struct Recorder<'p> {
+    pipeline: &'p mut Pipeline,
+    sampler: &'p mut UnsupportedSampler,
+    count: &'p mut u64,
+}
+
+/// What the workers share, under one lock.
+struct Queue {
+    /// Staged chunks by number, waiting for their turn.
+    ready: BTreeMap<u64, Work>,
+    /// The number of the chunk to record next.
+    next: u64,
+    /// Whether a worker is recording (then it also records what others add meanwhile).
+    recording: bool,
+    /// Why the replay stopped early; workers stop reading.
+    stopped: Option<String>,
+    /// Buffers and line lists of recorded chunks, for reuse.
+    buffers: Vec<Vec<u8>>,
+    spent: Vec<Spent>,
+}
+
+struct Shared<'p> {
+    input: Mutex<ChunkInput>,
+    queue: Mutex<Queue>,
+    /// A chunk was recorded or the replay stopped (workers may wait for room in `ready`).
+    recorded: Condvar,
+    recorder: Mutex<Recorder<'p>>,
+    ready_limit: usize,
+}
+
 /// The input, read by one worker at a time.
-struct Input {
+struct ChunkInput {
     reader: ChunkReader,
     /// The number of the next chunk read.
     next: u64,
 }
 
-/// The pipeline and what goes with it, taken in turn.
-struct Turn<'p> {
-    pipeline: &'p mut Pipeline,
-    sampler: &'p mut UnsupportedSampler,
-    count: &'p mut u64,
-    /// The number of the chunk whose turn it is.
-    next: u64,
-    /// Why the replay stopped early; the workers leave at their next turn.
-    stopped: Option<String>,
-}
-
-struct Shared<'p> {
-    input: Mutex<Input>,
-    turn: Mutex<Turn<'p>>,
-    turn_changed: Condvar,
-}
-
-/// A lock whose holder may have panicked: the replay is then stopped first (see [`work`]), and
-/// what the holder left is only read to leave.
+/// A lock whose holder may have panicked: the replay is then stopped (see [`work`]), and what
+/// the holder left is only read to leave.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl<'p> Shared<'p> {
-    /// Waits for chunk `number`'s turn; `None` when the replay stopped.
-    fn wait_for(&self, number: u64) -> Option<MutexGuard<'_, Turn<'p>>> {
-        let mut turn = lock(&self.turn);
-        while turn.next != number && turn.stopped.is_none() {
-            turn = self.turn_changed.wait(turn).unwrap_or_else(|e| e.into_inner());
-        }
-        turn.stopped.is_none().then_some(turn)
-    }
-
-    fn stop(&self, why: String) {
-        lock(&self.turn).stopped.get_or_insert(why);
-        self.turn_changed.notify_all();
-    }
-
-    fn stopped(&self) -> bool {
-        lock(&self.turn).stopped.is_some()
-    }
 }
 
 /// Feeds `source` through `pipeline` with `workers` threads (at least 1; this one is one).
@@ -91,20 +121,28 @@ pub(super) fn replay_staged(
     sampler: &mut UnsupportedSampler,
     count: &mut u64,
 ) -> Result<(), String> {
-    let stagers: Vec<Stager> = (0..workers.max(1)).map(|_| pipeline.stager()).collect();
+    let workers = workers.max(1);
+    let stagers: Vec<Stager> = (0..workers).map(|_| pipeline.stager()).collect();
     let shared = Shared {
-        input: Mutex::new(Input {
+        input: Mutex::new(ChunkInput {
             reader: ChunkReader::new(source, name.to_string()),
             next: 0,
         }),
-        turn: Mutex::new(Turn {
+        queue: Mutex::new(Queue {
+            ready: BTreeMap::new(),
+            next: 0,
+            recording: false,
+            stopped: None,
+            buffers: Vec::new(),
+            spent: Vec::new(),
+        }),
+        recorded: Condvar::new(),
+        recorder: Mutex::new(Recorder {
             pipeline,
             sampler,
             count,
-            next: 0,
-            stopped: None,
         }),
-        turn_changed: Condvar::new(),
+        ready_limit: workers * READY_PER_WORKER,
     };
     std::thread::scope(|scope| {
         let mut stagers = stagers.into_iter();
@@ -115,93 +153,148 @@ pub(super) fn replay_staged(
                 .name("pflog-work".into())
                 .spawn_scoped(scope, move || work(name, stager, shared));
             if let Err(e) = spawned {
-                shared.stop(format!("{name}: cannot start a thread: {e}"));
+                stop(shared, format!("{name}: cannot start a thread: {e}"));
             }
         }
         work(name, here, &shared);
     });
-    if std::env::var_os("PFLOG_WAITS").is_some() { eprintln!("wait input {} us, turn {} us", WAIT_IN.load(std::sync::atomic::Ordering::Relaxed), WAIT_TURN.load(std::sync::atomic::Ordering::Relaxed)); }
-    match shared.turn.into_inner().unwrap_or_else(|e| e.into_inner()).stopped {
+    let queue = shared.queue.into_inner().unwrap_or_else(|e| e.into_inner());
+    match queue.stopped {
         Some(why) => Err(why),
         None => Ok(()),
     }
 }
 
-/// One worker: takes chunks until the input ends or the replay stopped.
+fn stop(shared: &Shared<'_>, why: String) {
+    lock(&shared.queue).stopped.get_or_insert(why);
+    shared.recorded.notify_all();
+}
+
+/// One worker: reads and stages chunks until the input ends or the replay stopped, and records
+/// ready chunks whenever no other worker is.
 fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
-    let (mut buf, mut spare): (Vec<u8>, Spare) = (Vec::new(), Vec::new());
-    while !shared.stopped() {
-        let t0 = std::time::Instant::now();
-        let (number, read) = {
-            let mut input = lock(&shared.input);
-            WAIT_IN.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-            let number = input.next;
-            match input.reader.next_chunk(&mut buf) {
-                Ok(false) => return,
-                read => {
-                    input.next += 1;
-                    (number, read)
-                }
+    loop {
+        // Wait for room among the ready chunks, and take a buffer.
+        let (buffer, spent) = {
+            let mut queue = lock(&shared.queue);
+            while queue.ready.len() >= shared.ready_limit && queue.stopped.is_none() {
+                queue = shared.recorded.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
+            if queue.stopped.is_some() {
+                return;
+            }
+            (queue.buffers.pop().unwrap_or_default(), queue.spent.pop())
         };
-        // A panic here would leave the other workers waiting for this chunk's turn for ever:
-        // it stops the replay with an error instead (the panic message is printed as usual).
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match read {
-            Ok(_) => take_chunk(&mut stager, number, &buf, &mut spare, shared),
-            Err(e) => {
-                if shared.wait_for(number).is_some() {
-                    shared.stop(e);
+        let Some((number, work)) = read_and_stage(name, &mut stager, buffer, spent, shared)
+        else {
+            return;
+        };
+        let mut queue = lock(&shared.queue);
+        queue.ready.insert(number, work);
+        if queue.recording {
+            continue;
+        }
+        queue.recording = true;
+        // Record the ready chunks in order, the lock released while recording each.
+        while let Some(work) = {
+            let next = queue.next;
+            queue.ready.remove(&next)
+        } {
+            drop(queue);
+            let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                record(&mut lock(&shared.recorder), work)
+            }));
+            queue = lock(&shared.queue);
+            queue.next += 1;
+            match recorded {
+                Ok(Ok((buffer, spent))) => {
+                    queue.buffers.push(buffer);
+                    queue.spent.extend(spent);
+                }
+                Ok(Err(why)) => {
+                    queue.stopped.get_or_insert(why);
+                }
+                Err(_) => {
+                    let why = format!("{name}: a parsing thread failed (recording)");
+                    queue.stopped.get_or_insert(why);
                 }
             }
-        }));
-        if done.is_err() {
-            shared.stop(format!("{name}: a parsing thread failed (chunk {number})"));
+            shared.recorded.notify_all();
+            if queue.stopped.is_some() {
+                break;
+            }
+        }
+        queue.recording = false;
+        if queue.stopped.is_some() {
             return;
         }
     }
 }
 
-/// Stages chunk `number` and records it in its turn (unless the replay stopped).
-fn take_chunk(
+/// Reads the next chunk and stages it; `None` at the end of input.
+fn read_and_stage(
+    name: &str,
     stager: &mut Stager,
-    number: u64,
-    bytes: &[u8],
-    spare: &mut Spare,
+    mut buffer: Vec<u8>,
+    spent: Option<Spent>,
     shared: &Shared<'_>,
-) {
-    let from = stager.year_state();
-    // Not UTF-8 throughout (rare): its lines go through `process_line` in its turn, as in the
-    // one-thread path.
-    let staged = simdutf8::basic::from_utf8(bytes).ok().map(|text| {
-        let mut lines: Vec<Staged<'_>> = emptied(std::mem::take(spare));
-        lines.reserve(text.len() / 128);
-        let mut start = 0;
-        // A `\n` always ends a character: each line is a str slice.
-        for end in memchr::memchr_iter(b'\n', bytes) {
-            lines.push(stager.stage(&text[start..=end]));
-            start = end + 1;
+) -> Option<(u64, Work)> {
+    let (number, read) = {
+        let mut input = lock(&shared.input);
+        let number = input.next;
+        match input.reader.next_chunk(&mut buffer) {
+            Ok(false) => return None,
+            read => {
+                input.next += 1;
+                (number, read)
+            }
         }
-        if start < text.len() {
-            lines.push(stager.stage(&text[start..]));
-        }
-        lines
-    });
-    let to = stager.year_state();
-    let t0 = std::time::Instant::now();
-    let w = shared.wait_for(number);
-    WAIT_TURN.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-    let Some(mut turn) = w else {
-        return;
     };
-    let Turn {
+    if let Err(e) = read {
+        return Some((number, Work::Failed(e)));
+    }
+    // A panic here is an error at this chunk's turn (the panic message is printed as usual).
+    let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let from = stager.year_state();
+        let chunk = StagedChunk::new(buffer, |bytes| {
+            let text = simdutf8::basic::from_utf8(bytes).ok()?;
+            let mut lines: StagedLines<'_> =
+                spent.unwrap_or_else(|| Vec::with_capacity(text.len() / 128));
+            let mut start = 0;
+            // A `\n` always ends a character: each line is a str slice.
+            for end in memchr::memchr_iter(b'\n', bytes) {
+                lines.push(stager.stage(&text[start..=end]));
+                start = end + 1;
+            }
+            if start < text.len() {
+                lines.push(stager.stage(&text[start..]));
+            }
+            Some(lines)
+        });
+        let to = stager.year_state();
+        Work::Staged { chunk, from, to }
+    }));
+    let work = staged.unwrap_or_else(|_| {
+        Work::Failed(format!("{name}: a parsing thread failed (chunk {number})"))
+    });
+    Some((number, work))
+}
+
+/// Records a ready chunk; gives back its buffer and line list, or the error it stops with.
+fn record(recorder: &mut Recorder<'_>, work: Work) -> Result<(Vec<u8>, Option<Spent>), String> {
+    let (mut chunk, from, to) = match work {
+        Work::Staged { chunk, from, to } => (chunk, from, to),
+        Work::Failed(why) => return Err(why),
+    };
+    let Recorder {
         pipeline,
         sampler,
         count,
-        ..
-    } = &mut *turn;
+    } = recorder;
     let mut stderr = io::stderr();
-    match staged {
-        Some(lines) if from == pipeline.year_state() => {
+    let staged_here = from == pipeline.year_state();
+    let spent = chunk.with_dependent_mut(|bytes, staged| match staged {
+        Some(lines) if staged_here => {
             if sampler.active() {
                 for (staged, line) in lines.iter().zip(bytes.split_inclusive(|&b| b == b'\n')) {
                     let r = pipeline.record(staged);
@@ -214,21 +307,17 @@ fn take_chunk(
             }
             **count += lines.len() as u64;
             pipeline.set_year_state(to);
-            *spare = emptied(lines);
+            Some(emptied(std::mem::take(lines)))
         }
         // Read from another year state, or not text: read again, here.
         staged => {
             for line in bytes.split_inclusive(|&b| b == b'\n') {
                 sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
             }
-            if let Some(lines) = staged {
-                *spare = emptied(lines);
-            }
+            staged.take().map(emptied)
         }
-    }
-    turn.next += 1;
-    drop(turn);
-    shared.turn_changed.notify_all();
+    });
+    Ok((chunk.into_owner(), spent))
 }
 
 #[cfg(test)]
