@@ -75,9 +75,9 @@ pub struct ReplayArgs {
     /// Print up to N unsupported lines per program to standard error.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub show_unsupported: usize,
-    /// Threads that parse lines while one more correlates and counts them, in log order
-    /// (same numbers for any N). 1: parse on the counting thread. Default: the CPUs pflog may
-    /// run on.
+    /// Threads that read and parse chunks of lines, and take turns to correlate and count
+    /// them in log order (same numbers for any N). 1: one thread parses, one reads ahead.
+    /// Default: the CPUs pflog may run on.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: Option<u64>,
     #[command(flatten)]

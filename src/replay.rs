@@ -211,7 +211,7 @@ impl ChunkReader {
             // A buffer used before keeps its bytes: only what it lacks of a full chunk is
             // zeroed (zeroing whole chunks cost as much as reading them).
             let mut filled = self.carry.len();
-            let size = chunk_size().max(2 * filled);
+            let size = CHUNK.max(2 * filled);
             if buf.len() < size {
                 buf.resize(size, 0);
             }
@@ -309,8 +309,9 @@ impl UnsupportedSampler {
 }
 
 /// Feeds every file, in order, through `pipeline`, merging `rspamd_logs` by timestamp.
-/// `threads` above 1: that many threads stage lines while this one records them (not when
-/// rspamd logs are merged: merging needs each line's time before the next is read).
+/// `threads` above 1: that many threads (this one among them) read and stage chunks of lines
+/// and take turns to record them (not when rspamd logs are merged: merging needs each line's
+/// time before the next is read).
 pub fn replay(
     pipeline: &mut Pipeline,
     files: &[PathBuf],
@@ -573,8 +574,4 @@ mod tests {
         assert_eq!(error, None);
         assert!(lines == expected(&data));
     }
-}
-fn chunk_size() -> usize {
-    static S: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *S.get_or_init(|| std::env::var("PFLOG_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK))
 }

@@ -178,15 +178,17 @@ fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
         let (buffer, spent) = {
             let mut queue = lock(&shared.queue);
             while queue.ready.len() >= shared.ready_limit && queue.stopped.is_none() {
-                queue = shared.recorded.wait(queue).unwrap_or_else(|e| e.into_inner());
+                queue = shared
+                    .recorded
+                    .wait(queue)
+                    .unwrap_or_else(|e| e.into_inner());
             }
             if queue.stopped.is_some() {
                 return;
             }
             (queue.buffers.pop().unwrap_or_default(), queue.spent.pop())
         };
-        let Some((number, work)) = read_and_stage(name, &mut stager, buffer, spent, shared)
-        else {
+        let Some((number, work)) = read_and_stage(name, &mut stager, buffer, spent, shared) else {
             return;
         };
         let mut queue = lock(&shared.queue);
