@@ -188,8 +188,18 @@ fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
             }
             (queue.buffers.pop().unwrap_or_default(), queue.spent.pop())
         };
-        let Some((number, work)) = read_and_stage(name, &mut stager, buffer, spent, shared) else {
-            return;
+        // A panic while reading would leave a chunk number without its chunk, and the other
+        // workers waiting for room for ever: it stops the replay instead.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_and_stage(name, &mut stager, buffer, spent, shared)
+        }));
+        let (number, work) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(_) => {
+                stop(shared, format!("{name}: a reading thread failed"));
+                return;
+            }
         };
         let mut queue = lock(&shared.queue);
         queue.ready.insert(number, work);
@@ -448,5 +458,31 @@ mod tests {
         );
         assert_eq!(err, Err("t: disk on fire".to_string()));
         assert_eq!(count, lines);
+    }
+
+    #[test]
+    fn a_panicking_read_ends_the_replay_with_an_error() {
+        struct PanicAtEnd(io::Cursor<Vec<u8>>);
+        impl Read for PanicAtEnd {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(out)? {
+                    0 => panic!("a reader bug"),
+                    n => Ok(n),
+                }
+            }
+        }
+        let mut registry = Registry::default();
+        let mut p = Pipeline::new(PipelineConfig::default(), &mut registry).unwrap();
+        let mut count = 0;
+        let source = Box::new(PanicAtEnd(io::Cursor::new(log())));
+        let err = replay_staged(
+            &mut p,
+            source,
+            "t",
+            2,
+            &mut UnsupportedSampler::new(0),
+            &mut count,
+        );
+        assert_eq!(err, Err("t: a reading thread failed".to_string()));
     }
 }
