@@ -11,6 +11,7 @@ pub mod correlator;
 pub mod envelope;
 pub mod event;
 pub mod exposition;
+pub mod histogram;
 pub mod http;
 pub mod labels;
 pub mod metrics;

@@ -9,12 +9,12 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 use crate::correlator::Observation;
 use crate::event::{Event, RejectKind};
+use crate::histogram::Histogram;
 use crate::labels::LabelCap;
 
 /// Latency buckets in human time units (METRICS.md).
