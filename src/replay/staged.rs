@@ -431,58 +431,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_read_error_ends_the_replay_after_the_lines_before_it() {
-        struct FailAfter(io::Cursor<Vec<u8>>);
-        impl Read for FailAfter {
+    /// Replays `data` with two workers from a source that, at the end of `data`, answers
+    /// `at_end()` instead of "end of input"; the result and the lines counted.
+    fn replay_until_end(
+        data: Vec<u8>,
+        at_end: fn() -> io::Result<usize>,
+    ) -> (Result<(), String>, u64) {
+        struct Source(io::Cursor<Vec<u8>>, fn() -> io::Result<usize>);
+        impl Read for Source {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
                 match self.0.read(out)? {
-                    0 => Err(io::Error::other("disk on fire")),
+                    0 => (self.1)(),
                     n => Ok(n),
                 }
             }
         }
-        let data = log();
-        let lines = data.split_inclusive(|b| *b == b'\n').count() as u64;
         let mut registry = Registry::default();
         let mut p = Pipeline::new(PipelineConfig::default(), &mut registry).unwrap();
         let mut count = 0;
-        let source = Box::new(FailAfter(io::Cursor::new(data)));
-        let err = replay_staged(
-            &mut p,
-            source,
-            "t",
-            2,
-            &mut UnsupportedSampler::new(0),
-            &mut count,
-        );
-        assert_eq!(err, Err("t: disk on fire".to_string()));
+        let source = Box::new(Source(io::Cursor::new(data), at_end));
+        let sampler = &mut UnsupportedSampler::new(0);
+        let result = replay_staged(&mut p, source, "t", 2, sampler, &mut count);
+        (result, count)
+    }
+
+    #[test]
+    fn a_read_error_ends_the_replay_after_the_lines_before_it() {
+        let data = log();
+        let lines = data.split_inclusive(|b| *b == b'\n').count() as u64;
+        let (result, count) = replay_until_end(data, || Err(io::Error::other("disk on fire")));
+        assert_eq!(result, Err("t: disk on fire".to_string()));
         assert_eq!(count, lines);
     }
 
     #[test]
     fn a_panicking_read_ends_the_replay_with_an_error() {
-        struct PanicAtEnd(io::Cursor<Vec<u8>>);
-        impl Read for PanicAtEnd {
-            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                match self.0.read(out)? {
-                    0 => panic!("a reader bug"),
-                    n => Ok(n),
-                }
-            }
-        }
-        let mut registry = Registry::default();
-        let mut p = Pipeline::new(PipelineConfig::default(), &mut registry).unwrap();
-        let mut count = 0;
-        let source = Box::new(PanicAtEnd(io::Cursor::new(log())));
-        let err = replay_staged(
-            &mut p,
-            source,
-            "t",
-            2,
-            &mut UnsupportedSampler::new(0),
-            &mut count,
-        );
-        assert_eq!(err, Err("t: a reading thread failed".to_string()));
+        let (result, _) = replay_until_end(log(), || panic!("a reader bug"));
+        assert_eq!(result, Err("t: a reading thread failed".to_string()));
     }
 }
