@@ -13,7 +13,8 @@
 //!   that may still be abandoned. When the client quits or resets after `client=`, Postfix
 //!   deletes the queue file without logging anything, so such a message is dropped (counted as
 //!   an `expired` eviction) once it has been idle for `incoming_ttl` (1 h; never longer than
-//!   `message_ttl`), not kept for the week a deferred message may live. `hold:` moves a message to the long-lived side, as it may wait for days.
+//!   `message_ttl`), not kept for the week a deferred message may live. `hold:` moves a
+//!   message to the long-lived side, as it may wait for days.
 //!   Both sides share `capacity`; when full, the least recently seen incoming message goes
 //!   first.
 //! - Its inbound TLS comes from the smtpd session with the same PID as its `client=` line.

@@ -162,7 +162,8 @@ impl<V> Default for Names<V> {
 impl<V: Copy> Names<V> {
     /// A name of up to 16 bytes as one integer and its length. The bytes are read as two
     /// overlapping words (the first and the last 8, or 4, bytes), which together hold every
-    /// byte: no call to `memcpy` for a copy of variable length (1.4% of replay's time).
+    /// byte: no call to `memcpy` for a copy of variable length (1.4% of replay's samples in a
+    /// profile).
     fn short_key(name: &str) -> Option<(u128, u8)> {
         let b = name.as_bytes();
         let word = |at: usize, n: usize| -> u64 {
@@ -451,16 +452,11 @@ mod tests {
         let mut names = Names::default();
         let sixteen = "postfix-out/smtp";
         let seventeen = "postfix-out/smtpd";
-        for (i, name) in ["ab", "ab\0", "ab\0\0", "", sixteen, seventeen]
-            .iter()
-            .enumerate()
-        {
+        let apart = ["ab", "ab\0", "ab\0\0", "", sixteen, seventeen];
+        for (i, name) in apart.iter().enumerate() {
             assert!(names.insert(name, i), "{name:?}");
         }
-        for (i, name) in ["ab", "ab\0", "ab\0\0", "", sixteen, seventeen]
-            .iter()
-            .enumerate()
-        {
+        for (i, name) in apart.iter().enumerate() {
             assert_eq!(names.get(name), Some(i), "{name:?}");
         }
         assert_eq!(names.get("ab\0\0\0"), None);

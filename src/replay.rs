@@ -159,6 +159,7 @@ fn spawn_reader(
         .name("pflog-read".into())
         .spawn(move || {
             let mut reader = ChunkReader::new(source, name);
+            // After an error the reader answers "end of input".
             loop {
                 let mut buf = spent_rx.try_recv().unwrap_or_default();
                 let chunk = match reader.next_chunk(&mut buf) {
@@ -166,8 +167,7 @@ fn spawn_reader(
                     Ok(false) => return,
                     Err(e) => Err(e),
                 };
-                let failed = chunk.is_err();
-                if chunks_tx.send(chunk.map(checked)).is_err() || failed {
+                if chunks_tx.send(chunk.map(checked)).is_err() {
                     return;
                 }
             }

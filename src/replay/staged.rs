@@ -173,102 +173,66 @@ fn stop(shared: &Shared<'_>, why: String) {
 /// One worker: reads and stages chunks until the input ends or the replay stopped, and records
 /// ready chunks whenever no other worker is.
 fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
-    loop {
-        // Wait for room among the ready chunks, and take a buffer.
-        let (buffer, spent) = {
-            let mut queue = lock(&shared.queue);
-            while queue.ready.len() >= shared.ready_limit && queue.stopped.is_none() {
-                queue = shared
-                    .recorded
-                    .wait(queue)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            if queue.stopped.is_some() {
-                return;
-            }
-            (queue.buffers.pop().unwrap_or_default(), queue.spent.pop())
-        };
-        // A panic while reading would leave a chunk number without its chunk, and the other
-        // workers waiting for room for ever: it stops the replay instead.
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_and_stage(name, &mut stager, buffer, spent, shared)
-        }));
+    while let Some((buffer, spent)) = room(shared) {
+        // A panic while reading ends the replay with an error, as one while staging or
+        // recording does, instead of taking the process down.
+        let read =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_chunk(shared, buffer)));
         let (number, work) = match read {
-            Ok(Some(read)) => read,
             Ok(None) => return,
-            Err(_) => {
-                stop(shared, format!("{name}: a reading thread failed"));
-                return;
+            Ok(Some((number, Ok(bytes)))) => {
+                (number, stage_chunk(name, &mut stager, number, bytes, spent))
             }
+            Ok(Some((number, Err(e)))) => (number, Work::Failed(e)),
+            Err(_) => return stop(shared, format!("{name}: a reading thread failed")),
         };
-        let mut queue = lock(&shared.queue);
-        queue.ready.insert(number, work);
-        if queue.recording {
-            continue;
-        }
-        queue.recording = true;
-        // Record the ready chunks in order, the lock released while recording each.
-        while let Some(work) = {
-            let next = queue.next;
-            queue.ready.remove(&next)
-        } {
-            drop(queue);
-            let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                record(&mut lock(&shared.recorder), work)
-            }));
-            queue = lock(&shared.queue);
-            queue.next += 1;
-            match recorded {
-                Ok(Ok((buffer, spent))) => {
-                    queue.buffers.push(buffer);
-                    queue.spent.extend(spent);
-                }
-                Ok(Err(why)) => {
-                    queue.stopped.get_or_insert(why);
-                }
-                Err(_) => {
-                    let why = format!("{name}: a parsing thread failed (recording)");
-                    queue.stopped.get_or_insert(why);
-                }
-            }
-            shared.recorded.notify_all();
-            if queue.stopped.is_some() {
-                break;
-            }
-        }
-        queue.recording = false;
-        if queue.stopped.is_some() {
+        if !hand_in(name, shared, number, work) {
             return;
         }
     }
 }
 
-/// Reads the next chunk and stages it; `None` at the end of input.
-fn read_and_stage(
+/// Waits for room among the ready chunks; a buffer and a line list to reuse, or `None` when the
+/// replay stopped.
+fn room(shared: &Shared<'_>) -> Option<(Vec<u8>, Option<Spent>)> {
+    let mut queue = lock(&shared.queue);
+    while queue.ready.len() >= shared.ready_limit && queue.stopped.is_none() {
+        queue = shared
+            .recorded
+            .wait(queue)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    if queue.stopped.is_some() {
+        return None;
+    }
+    Some((queue.buffers.pop().unwrap_or_default(), queue.spent.pop()))
+}
+
+/// Reads the next chunk into `buffer`, numbered; `None` at the end of input.
+fn read_chunk(shared: &Shared<'_>, mut buffer: Vec<u8>) -> Option<(u64, Result<Vec<u8>, String>)> {
+    let mut input = lock(&shared.input);
+    let number = input.next;
+    let read = match input.reader.next_chunk(&mut buffer) {
+        Ok(false) => return None,
+        Ok(true) => Ok(buffer),
+        Err(e) => Err(e),
+    };
+    input.next += 1;
+    Some((number, read))
+}
+
+/// Stages a chunk's lines. A panic here is an error at this chunk's turn (the panic message is
+/// printed as usual).
+fn stage_chunk(
     name: &str,
     stager: &mut Stager,
-    mut buffer: Vec<u8>,
+    number: u64,
+    bytes: Vec<u8>,
     spent: Option<Spent>,
-    shared: &Shared<'_>,
-) -> Option<(u64, Work)> {
-    let (number, read) = {
-        let mut input = lock(&shared.input);
-        let number = input.next;
-        match input.reader.next_chunk(&mut buffer) {
-            Ok(false) => return None,
-            read => {
-                input.next += 1;
-                (number, read)
-            }
-        }
-    };
-    if let Err(e) = read {
-        return Some((number, Work::Failed(e)));
-    }
-    // A panic here is an error at this chunk's turn (the panic message is printed as usual).
+) -> Work {
     let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let from = stager.year_state();
-        let chunk = StagedChunk::new(buffer, |bytes| {
+        let chunk = StagedChunk::new(bytes, |bytes| {
             let text = simdutf8::basic::from_utf8(bytes).ok()?;
             let mut lines: StagedLines<'_> =
                 spent.unwrap_or_else(|| Vec::with_capacity(text.len() / 128));
@@ -286,10 +250,49 @@ fn read_and_stage(
         let to = stager.year_state();
         Work::Staged { chunk, from, to }
     }));
-    let work = staged.unwrap_or_else(|_| {
+    staged.unwrap_or_else(|_| {
         Work::Failed(format!("{name}: a parsing thread failed (chunk {number})"))
-    });
-    Some((number, work))
+    })
+}
+
+/// Puts a chunk among the ready ones and, when no other worker is recording, records the ready
+/// chunks in order (the lock released while recording each); `false` when the replay stopped.
+fn hand_in(name: &str, shared: &Shared<'_>, number: u64, work: Work) -> bool {
+    let mut queue = lock(&shared.queue);
+    queue.ready.insert(number, work);
+    if queue.recording {
+        return true;
+    }
+    queue.recording = true;
+    while queue.stopped.is_none()
+        && let Some(work) = {
+            let next = queue.next;
+            queue.ready.remove(&next)
+        }
+    {
+        drop(queue);
+        let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            record(&mut lock(&shared.recorder), work)
+        }));
+        queue = lock(&shared.queue);
+        queue.next += 1;
+        match recorded {
+            Ok(Ok((buffer, spent))) => {
+                queue.buffers.push(buffer);
+                queue.spent.extend(spent);
+            }
+            Ok(Err(why)) => {
+                queue.stopped.get_or_insert(why);
+            }
+            Err(_) => {
+                let why = format!("{name}: a parsing thread failed (recording)");
+                queue.stopped.get_or_insert(why);
+            }
+        }
+        shared.recorded.notify_all();
+    }
+    queue.recording = false;
+    queue.stopped.is_none()
 }
 
 /// Records a ready chunk; gives back its buffer and line list, or the error it stops with.
