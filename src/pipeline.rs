@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use foldhash::fast::FixedState;
 use prometheus_client::metrics::counter::Counter;
@@ -68,8 +68,32 @@ pub enum LineResult {
 pub struct Stager {
     clock: Clock,
     classifier: Arc<Classifier>,
-    /// Program name -> daemon, bounded like [`Pipeline`]'s names.
-    daemons: Names<Daemon>,
+    /// Program name -> daemon and slot, bounded like the slots.
+    programs: Names<(Daemon, Option<u16>)>,
+    /// Shared by every copy of this stager.
+    slots: Arc<Slots>,
+}
+
+/// Program names numbered alike for every copy of a stager: a staged line carries its
+/// program's number, and recording finds what the program stands for by index. Looking the
+/// name up again while recording (hashing it, reading the line's text once more on the
+/// recording core) held up `Pipeline::record` more than anything else in it; without it, one
+/// CPU, 15 rounds: median 369 -> 348 ms (`benches/README.md`, "Sixth round"). At most
+/// [`MAX_PROGRAMS`] names of at most [`MAX_PROGRAM_BYTES`]; other names have no slot and take
+/// the uncached path.
+#[derive(Default)]
+struct Slots(Mutex<Names<u16>>);
+
+impl Slots {
+    /// The slot of `name`, numbered on its first use by any stager.
+    fn of(&self, name: &str) -> Option<u16> {
+        let mut names = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = names.get(name) {
+            return Some(slot);
+        }
+        let next = u16::try_from(names.len()).ok()?;
+        names.insert(name, next).then_some(next)
+    }
 }
 
 /// A line after [`Stager::stage`] (`None`: no syslog envelope could be read).
@@ -81,6 +105,8 @@ pub struct StagedLine<'a> {
     program: &'a str,
     pid: Option<u32>,
     daemon: Daemon,
+    /// The program's [`Slots`] number.
+    slot: Option<u16>,
     parsed: Parsed<'a>,
     /// The reason of a reject event (else empty).
     reason: &'static str,
@@ -92,13 +118,14 @@ impl Stager {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         let line = envelope::parse(text, &mut self.clock)?;
-        let daemon = self.daemon(line.program);
+        let (daemon, slot) = self.program(line.program);
         // Built in place, the reason set afterwards: the event is not copied again.
         let mut staged = StagedLine {
             timestamp: line.timestamp,
             program: line.program,
             pid: line.pid,
             daemon,
+            slot,
             parsed: parsers::parse(daemon, line.message),
             reason: "",
         };
@@ -108,13 +135,14 @@ impl Stager {
         Some(staged)
     }
 
-    fn daemon(&mut self, program: &str) -> Daemon {
-        if let Some(daemon) = self.daemons.get(program) {
-            return daemon;
+    fn program(&mut self, program: &str) -> (Daemon, Option<u16>) {
+        if let Some(known) = self.programs.get(program) {
+            return known;
         }
         let (daemon, _) = parsers::classify(&Program::split(program));
-        self.daemons.insert(program, daemon);
-        daemon
+        let slot = self.slots.of(program);
+        self.programs.insert(program, (daemon, slot));
+        (daemon, slot)
     }
 
     /// The part of the clock's state that lines depend on (BSD timestamps' year).
@@ -128,13 +156,11 @@ pub struct Pipeline {
     correlator: Correlator,
     metrics: Metrics,
     observations: Vec<Observation>,
-    /// What each program name of the log stands for, so that splitting it, classifying it,
-    /// interning its labels and finding its `pflog_lines_total` counters happen once per name
-    /// instead of once per line. Bounded: at most [`MAX_PROGRAMS`] names of at most
-    /// [`MAX_PROGRAM_BYTES`], and only names whose labels were within their caps (asking again
-    /// would count an overflow again); other lines take the uncached path.
-    programs: Names<usize>,
-    known: Vec<KnownProgram>,
+    /// What each program of the log stands for, by its slot (see [`Slots`]), so that
+    /// splitting it, classifying it, interning its labels and finding its `pflog_lines_total`
+    /// counters happen once per name instead of once per line. Filled as lines are recorded;
+    /// lines of names without a slot take the uncached path.
+    known: Vec<Option<KnownProgram>>,
 }
 
 const MAX_PROGRAMS: usize = 256;
@@ -191,9 +217,13 @@ impl<V: Copy> Names<V> {
         }
     }
 
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
     /// Remembers `name` unless it is too long or the table is full; says whether it did.
     fn insert(&mut self, name: &str, value: V) -> bool {
-        if name.len() > MAX_PROGRAM_BYTES || self.short.len() + self.long.len() >= MAX_PROGRAMS {
+        if name.len() > MAX_PROGRAM_BYTES || self.len() >= MAX_PROGRAMS {
             return false;
         }
         match Names::<V>::short_key(name) {
@@ -231,12 +261,12 @@ impl Pipeline {
             stager: Stager {
                 clock,
                 classifier: Arc::new(Classifier::new(&config.reject_rules)?),
-                daemons: Names::default(),
+                programs: Names::default(),
+                slots: Arc::default(),
             },
             correlator: Correlator::new(config.correlator),
             metrics: Metrics::new(registry, config.label_cap),
             observations: Vec::with_capacity(8),
-            programs: Names::default(),
             known: Vec::new(),
         })
     }
@@ -278,45 +308,48 @@ impl Pipeline {
     }
 
     /// The `program` label of `program`, and where it is remembered (`None`: not remembered).
-    fn program(&mut self, program: &str) -> (&'static str, Option<usize>) {
-        if let Some(i) = self.programs.get(program) {
-            return (self.known[i].label, Some(i));
+    fn program(&mut self, program: &str, slot: Option<u16>) -> (&'static str, Option<usize>) {
+        let Some(i) = slot.map(usize::from) else {
+            return (parsers::classify(&Program::split(program)).1, None);
+        };
+        if i >= self.known.len() {
+            self.known.resize_with(i + 1, || None);
         }
-        let (_, label) = parsers::classify(&Program::split(program));
-        let i = self.known.len();
-        if !self.programs.insert(program, i) {
-            return (label, None);
-        }
-        self.known.push(KnownProgram {
-            label,
+        let known = self.known[i].get_or_insert_with(|| KnownProgram {
+            label: parsers::classify(&Program::split(program)).1,
             origin: None,
             lines: [None, None, None],
         });
-        (label, Some(i))
+        (known.label, Some(i))
+    }
+
+    /// What the program remembered at `known` stands for.
+    fn known(&mut self, known: Option<usize>) -> Option<&mut KnownProgram> {
+        self.known.get_mut(known?)?.as_mut()
     }
 
     /// The instance and service labels of `program`.
     fn origin(&mut self, known: Option<usize>, program: &str) -> Origin {
-        if let Some(origin) = known.and_then(|i| self.known[i].origin) {
+        if let Some(origin) = self.known(known).and_then(|k| k.origin) {
             return origin;
         }
         let split = Program::split(program);
         let (origin, within_caps) = self.metrics.origin_checked(split.instance, split.service);
-        if let Some(i) = known
+        if let Some(k) = self.known(known)
             && within_caps
         {
-            self.known[i].origin = Some(origin);
+            k.origin = Some(origin);
         }
         origin
     }
 
     /// Counts a line in `pflog_lines_total`.
     fn count_line(&mut self, known: Option<usize>, label: &'static str, result: usize) {
-        let Some(i) = known else {
+        let Some(k) = known.and_then(|i| self.known.get_mut(i)?.as_mut()) else {
             self.metrics.count_line(label, RESULTS[result]);
             return;
         };
-        match &mut self.known[i].lines[result] {
+        match &mut k.lines[result] {
             Some(counter) => {
                 counter.inc();
             }
@@ -349,7 +382,7 @@ impl Pipeline {
             return LineResult::Unsupported("other");
         };
         self.metrics.log_timestamp(line.timestamp);
-        let (label, known) = self.program(line.program);
+        let (label, known) = self.program(line.program, line.slot);
         match &line.parsed {
             Parsed::Event(event) => {
                 self.count_line(known, label, PARSED);
@@ -468,6 +501,25 @@ mod tests {
         assert!(!names.insert("one too many", 0));
         assert_eq!(names.get("one too many"), None);
         assert_eq!(names.get("p255"), Some(255));
+    }
+
+    /// Every copy of a stager numbers a program alike, whichever saw it first; names past the
+    /// bound get no number.
+    #[test]
+    fn copies_of_a_stager_number_programs_alike() {
+        let pipeline = Pipeline::new(PipelineConfig::default(), &mut Registry::default()).unwrap();
+        let (mut a, mut b) = (pipeline.stager(), pipeline.stager());
+        let smtpd = a.program("postfix/smtpd");
+        let qmgr = b.program("postfix/qmgr");
+        assert_eq!(b.program("postfix/smtpd"), smtpd);
+        assert_eq!(a.program("postfix/qmgr"), qmgr);
+        assert!(smtpd.1.is_some() && qmgr.1.is_some() && smtpd.1 != qmgr.1);
+        for i in 2..MAX_PROGRAMS {
+            assert!(a.program(&format!("p{i}")).1.is_some());
+        }
+        assert_eq!(b.program("one too many").1, None);
+        assert_eq!(b.program("p255"), a.program("p255"));
+        assert_eq!(pipeline.stager().program("postfix/smtpd"), smtpd);
     }
 
     /// Remembering programs changes nothing: labels of ignored programs never take up room
