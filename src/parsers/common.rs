@@ -255,14 +255,16 @@ pub fn number(s: &str) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// The powers of ten that are exact doubles and divide a plain decimal's digits (at most 15).
+pub(crate) const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 /// `[-]digits[.digits]` with at most 15 significant digits, exactly as `str::parse::<f64>`
 /// reads it: the digits as an integer below 2^53 and a power of ten up to 10^22 are both exact
 /// doubles, so their quotient is the correctly rounded value (Clinger's fast path). Anything
 /// else (exponents, longer numbers, `inf`, ...) is `None` and left to `str::parse`.
 fn plain_decimal(s: &str) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
     let (negative, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         b => (false, b),
