@@ -189,20 +189,28 @@ pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
     let mut from_at = 0;
     while let Some(pos) = crate::scan::find_byte(b'=', &b[from_at..]) {
         let eq = from_at + pos;
-        if from.is_none() && keyed(eq, b"from") {
-            from = Some(value_at(s, eq + 1));
+        let slot = if from.is_none() && keyed(eq, b"from") {
+            Some(&mut from)
         } else if to.is_none() && keyed(eq, b"to") {
-            to = Some(value_at(s, eq + 1));
+            Some(&mut to)
         } else if helo.is_none() && keyed(eq, b"helo") {
-            helo = Some(value_at(s, eq + 1));
+            Some(&mut helo)
+        } else {
+            None
+        };
+        let address = b.get(eq + 1) == Some(&b'<');
+        // A value is read once: for its key, and to step over it when it is an address.
+        let value = (slot.is_some() || address).then(|| value_at(s, eq + 1));
+        if let Some(slot) = slot {
+            *slot = value;
         }
         if from.is_some() && to.is_some() && helo.is_some() {
             break;
         }
-        from_at = if b.get(eq + 1) == Some(&b'<') {
-            address_end(s, eq + 1)
-        } else {
-            eq + 1
+        from_at = match value {
+            // Just after the address's closing `>`, as `address_end` has it.
+            Some(inner) if address => (eq + 2 + inner.len() + 1).min(s.len()),
+            _ => eq + 1,
         };
     }
     (from, to, helo)
