@@ -14,7 +14,7 @@ use crate::correlator::{Correlator, CorrelatorConfig, Observation, Session};
 use crate::envelope::{self, Clock, Micros, Program, YearState};
 use crate::event::Event;
 use crate::metrics::{DEFAULT_LABEL_CAP, Metrics, Origin};
-use crate::parsers::{self, Daemon, Parsed};
+use crate::parsers::{self, Daemon};
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -107,7 +107,10 @@ pub struct StagedLine<'a> {
     daemon: Daemon,
     /// The program's [`Slots`] number.
     slot: Option<u16>,
-    parsed: Parsed<'a>,
+    /// What the message says (`None`: not understood).
+    event: Option<Event<'a>>,
+    /// Whether pflog follows the program (else its lines are ignored).
+    followed: bool,
     /// The reason of a reject event (else empty).
     reason: &'static str,
 }
@@ -115,24 +118,35 @@ pub struct StagedLine<'a> {
 impl Stager {
     /// Reads one line (without or with its line end).
     pub fn stage<'a>(&mut self, text: &'a str) -> Staged<'a> {
+        let mut staged = None;
+        self.stage_into(text, &mut staged);
+        staged
+    }
+
+    /// [`Stager::stage`] into `out`, where the line is to stay (`pflog replay`'s chunks): the
+    /// event is built in place instead of being built and copied twice more.
+    pub fn stage_into<'a>(&mut self, text: &'a str, out: &mut Staged<'a>) {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
-        let line = envelope::parse(text, &mut self.clock)?;
+        let Some(line) = envelope::parse(text, &mut self.clock) else {
+            *out = None;
+            return;
+        };
         let (daemon, slot) = self.program(line.program);
-        // Built in place, the reason set afterwards: the event is not copied again.
-        let mut staged = StagedLine {
+        let staged = out.insert(StagedLine {
             timestamp: line.timestamp,
             program: line.program,
             pid: line.pid,
             daemon,
             slot,
-            parsed: parsers::parse(daemon, line.message),
+            event: None,
+            followed: false,
             reason: "",
-        };
-        if let Parsed::Event(Event::Reject(r)) = &staged.parsed {
+        });
+        staged.followed = parsers::parse_into(daemon, line.message, &mut staged.event);
+        if let Some(Event::Reject(r)) = &staged.event {
             staged.reason = self.classifier.reason(r);
         }
-        Some(staged)
     }
 
     fn program(&mut self, program: &str) -> (Daemon, Option<u16>) {
@@ -383,8 +397,8 @@ impl Pipeline {
         };
         self.metrics.log_timestamp(line.timestamp);
         let (label, known) = self.program(line.program, line.slot);
-        match &line.parsed {
-            Parsed::Event(event) => {
+        match &line.event {
+            Some(event) => {
                 self.count_line(known, label, PARSED);
                 let origin = self.origin(known, line.program);
                 self.metrics.record_event(origin, event, line.reason);
@@ -406,11 +420,11 @@ impl Pipeline {
                 self.metrics.set_tracked(self.correlator.tracked());
                 LineResult::Parsed(label)
             }
-            Parsed::Unsupported => {
+            None if line.followed => {
                 self.count_line(known, label, UNSUPPORTED);
                 LineResult::Unsupported(label)
             }
-            Parsed::Ignored => {
+            None => {
                 self.count_line(known, label, IGNORED);
                 LineResult::Ignored(label)
             }

@@ -188,7 +188,7 @@ fn plain_delays(s: &str) -> Option<[f64; 4]> {
     let mut part = 0;
     // The digits of the current number as an integer, how many, and how many before its `.`.
     let (mut mantissa, mut digits, mut point) = (0u64, 0usize, None::<usize>);
-    let mut finish = |mantissa: u64, digits: usize, point: Option<usize>| -> Option<f64> {
+    let finish = |mantissa: u64, digits: usize, point: Option<usize>| -> Option<f64> {
         let fraction = digits - point.unwrap_or(digits);
         (digits > 0 && point != Some(digits)).then(|| mantissa as f64 / POW10[fraction])
     };

@@ -109,30 +109,43 @@ pub fn classify(program: &Program<'_>) -> (Daemon, &'static str) {
 
 /// Parses one message of `daemon`.
 pub fn parse(daemon: Daemon, message: &str) -> Parsed<'_> {
-    let event = match daemon {
-        Daemon::Smtpd => smtpd::parse(message),
-        Daemon::Postscreen => postscreen::parse(message),
-        Daemon::Cleanup => cleanup::parse(message),
-        Daemon::Qmgr => qmgr::parse(message),
-        Daemon::Pickup => pickup::parse(message),
-        Daemon::Bounce => bounce::parse(message),
-        Daemon::Postsuper => postsuper::parse(message),
-        Daemon::Delivery => delivery::parse(message),
-        Daemon::PostfixMisc => misc::parse(message),
-        Daemon::Postgrey => postgrey::parse(message),
-        Daemon::PolicydWeight => policyd_weight::parse(message),
-        Daemon::Rspamd => rspamd::parse(message),
-        Daemon::Foreign => return Parsed::Ignored,
-    };
-    if let Some(e) = event {
-        return Parsed::Event(e);
+    let mut event = None;
+    match (parse_into(daemon, message, &mut event), event) {
+        (_, Some(e)) => Parsed::Event(e),
+        (true, None) => Parsed::Unsupported,
+        (false, None) => Parsed::Ignored,
+    }
+}
+
+/// [`parse`] in place: the event is written into `event` (`None`: not understood), and the
+/// answer says whether pflog follows the program at all (`false`: ignored). Each parser's
+/// result is assigned where it is to stay, so that it is built there instead of being built
+/// and then copied (an event is 192 bytes; the copies were 5% of replay's samples).
+pub fn parse_into<'a>(daemon: Daemon, message: &'a str, event: &mut Option<Event<'a>>) -> bool {
+    match daemon {
+        Daemon::Smtpd => *event = smtpd::parse(message),
+        Daemon::Postscreen => *event = postscreen::parse(message),
+        Daemon::Cleanup => *event = cleanup::parse(message),
+        Daemon::Qmgr => *event = qmgr::parse(message),
+        Daemon::Pickup => *event = pickup::parse(message),
+        Daemon::Bounce => *event = bounce::parse(message),
+        Daemon::Postsuper => *event = postsuper::parse(message),
+        Daemon::Delivery => *event = delivery::parse(message),
+        Daemon::PostfixMisc => *event = misc::parse(message),
+        Daemon::Postgrey => *event = postgrey::parse(message),
+        Daemon::PolicydWeight => *event = policyd_weight::parse(message),
+        Daemon::Rspamd => *event = rspamd::parse(message),
+        Daemon::Foreign => {
+            *event = None;
+            return false;
+        }
     }
     let postfix = !matches!(
         daemon,
         Daemon::Postgrey | Daemon::PolicydWeight | Daemon::Rspamd
     );
-    match postfix.then(|| misc::diagnostic(message)).flatten() {
-        Some(e) => Parsed::Event(e),
-        None => Parsed::Unsupported,
+    if event.is_none() && postfix {
+        *event = misc::diagnostic(message);
     }
+    true
 }

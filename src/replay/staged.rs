@@ -239,11 +239,11 @@ fn stage_chunk(
             let mut start = 0;
             // A `\n` always ends a character: each line is a str slice.
             for end in memchr::memchr_iter(b'\n', bytes) {
-                lines.push(stager.stage(&text[start..=end]));
+                stage_line(stager, &mut lines, &text[start..=end]);
                 start = end + 1;
             }
             if start < text.len() {
-                lines.push(stager.stage(&text[start..]));
+                stage_line(stager, &mut lines, &text[start..]);
             }
             Some(lines)
         });
@@ -253,6 +253,13 @@ fn stage_chunk(
     staged.unwrap_or_else(|_| {
         Work::Failed(format!("{name}: a parsing thread failed (chunk {number})"))
     })
+}
+
+/// Stages a line where it is to stay, at the end of `lines` (see [`Stager::stage_into`]).
+fn stage_line<'a>(stager: &mut Stager, lines: &mut StagedLines<'a>, line: &'a str) {
+    lines.push(None);
+    let slot = lines.last_mut().expect("a line was just added");
+    stager.stage_into(line, slot);
 }
 
 /// Puts a chunk among the ready ones and, when no other worker is recording, records the ready
