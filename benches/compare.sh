@@ -2,8 +2,8 @@
 # benches/compare.sh - pflog against other Postfix log tools on one generated log, plus a check
 # of pflog's numbers against the generator's exact expected totals.
 #
-#   benches/compare.sh [--lines N] [--runs K] [--skip TOOL]... [--seed S] [--format bsd|rfc3339]
-#                      [--workdir DIR] [--pflog BIN] [--no-check]
+#   benches/compare.sh [--lines N] [--runs K] [--min-time S] [--skip TOOL]... [--seed S]
+#                      [--format bsd|rfc3339] [--workdir DIR] [--pflog BIN] [--no-check]
 #
 # Tools (names for --skip, comma-separated or repeated):
 #   pflog      target/release/pflog replay FILE --format prometheus   (built if missing;
@@ -20,8 +20,11 @@
 #
 # Method: the log (tools/genlog.py, cached in the work dir, regenerated when genlog.py changes)
 # is read once to warm the page cache; each tool runs K times (default 3) under
-# /usr/bin/time -v; wall = median of K runs (measured around the command), peak RSS = largest
-# "Maximum resident set size" of the K runs. Output: a Markdown table.
+# /usr/bin/time -v, and more until its runs add up to S seconds (default 3, as hyperfine does:
+# the speed of a shared machine wanders over seconds, and five runs of a fast tool would
+# otherwise all fall in the same second); wall = median of its runs (measured around the
+# command), peak RSS = largest "Maximum resident set size" of its runs. kumina runs K times.
+# Output: a Markdown table.
 # The check runs pflog once more and compares every series of the expected .prom file
 # (benches/check_expected.py). Mismatches are printed loudly; the table is printed anyway.
 # Exit status: 0 all good, 2 pflog's numbers mismatch (or pflog failed), 1 usage/setup error.
@@ -29,6 +32,7 @@ set -euo pipefail
 
 LINES=1000000
 RUNS=3
+MIN_TIME=3
 SEED=1
 FORMAT=bsd
 SKIP=""
@@ -44,6 +48,8 @@ while [[ $# -gt 0 ]]; do
     --lines=*) LINES="${1#*=}"; shift ;;
     --runs) RUNS="$2"; shift 2 ;;
     --runs=*) RUNS="${1#*=}"; shift ;;
+    --min-time) MIN_TIME="$2"; shift 2 ;;
+    --min-time=*) MIN_TIME="${1#*=}"; shift ;;
     --skip) SKIP="$SKIP,$2"; shift 2 ;;
     --skip=*) SKIP="$SKIP,${1#*=}"; shift ;;
     --seed) SEED="$2"; shift 2 ;;
@@ -55,7 +61,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "compare.sh: unknown argument: $1" >&2; usage 1 >&2 ;;
   esac
 done
-[[ "$LINES" =~ ^[0-9]+$ && "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 ]] || { echo "compare.sh: --lines/--runs must be positive integers" >&2; exit 1; }
+[[ "$LINES" =~ ^[0-9]+$ && "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 && "$MIN_TIME" =~ ^[0-9]+$ ]] || { echo "compare.sh: --lines/--runs/--min-time must be positive integers (--min-time may be 0)" >&2; exit 1; }
 
 skipped() { [[ ",$SKIP," == *",$1,"* ]] || { [[ "$1" == kumina && ",$SKIP," == *",postfix-exporter,"* ]]; }; }
 log() { printf '%s\n' "$*" >&2; }
@@ -89,12 +95,13 @@ log "== $NL lines, $((SIZE / 1048576)) MiB; warming the page cache"
 cat "$LOGF" > /dev/null; cat "$LOGF" > /dev/null
 
 # ---------------------------------------------------------------- measuring
-# measure NAME CMD...: K runs of CMD (stdout to a file) under /usr/bin/time -v.
+# measure NAME CMD...: K runs of CMD (stdout to a file) under /usr/bin/time -v, and more (up
+# to 100) until they add up to MIN_TIME seconds.
 measure() {
   local name="$1"; shift
-  local i s e rss rc
-  log "== $name: $* (x$RUNS)"
-  for ((i = 1; i <= RUNS; i++)); do
+  local i s e rss rc total=0
+  log "== $name: $* (x$RUNS, at least ${MIN_TIME} s)"
+  for ((i = 1; i <= 100 && (i <= RUNS || total < MIN_TIME * 1000000000); i++)); do
     s=$(date +%s%N)
     rc=0
     # stdout goes to a file, not /dev/null: GNU grep stops at the first match when its output
@@ -108,6 +115,7 @@ measure() {
       return 0
     fi
     rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$WORKDIR/time.$name")
+    total=$((total + e - s))
     printf '%s\t%d\t%d\t%s\n' "$name" "$i" "$((e - s))" "${rss:-0}" >> "$RESULTS"
     log "   run $i: $(awk -v n=$((e - s)) 'BEGIN {printf "%.3f s", n / 1e9}'), ${rss:-?} KiB"
   done
@@ -282,9 +290,9 @@ if ! skipped grep; then
 fi
 
 # ---------------------------------------------------------------- table
-python3 - "$RESULTS" "$NL" "$SIZE" "$RUNS" <<'PY'
+python3 - "$RESULTS" "$NL" "$SIZE" "$RUNS" "$MIN_TIME" <<'PY'
 import collections, statistics, sys
-path, nl, size, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, nl, size, runs, min_time = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 walls = collections.OrderedDict()
 rss = collections.defaultdict(int)
 failed = set()
@@ -309,18 +317,19 @@ for n, w in walls.items():
         lps[n] = nl / statistics.median(w)
 base = lps.get("pflog")
 print()
-print("%d lines, %.0f MiB; median of %d runs" % (nl, size / 1048576, runs))
+print("%d lines, %.0f MiB; median of each tool's runs (at least %d, and at least %s s of them)"
+      % (nl, size / 1048576, runs, min_time))
 print()
-print("| tool | median wall s | lines/s | peak RSS MiB | lines/s ÷ pflog |")
-print("|---|---:|---:|---:|---:|")
+print("| tool | runs | median wall s | lines/s | peak RSS MiB | lines/s ÷ pflog |")
+print("|---|---:|---:|---:|---:|---:|")
 for n, w in walls.items():
     if n in failed or not w:
-        print("| %s | failed | | | |" % labels.get(n, n))
+        print("| %s | | failed | | | |" % labels.get(n, n))
         continue
     med = statistics.median(w)
     ratio = "%.2f" % (lps[n] / base) if base else "n/a"
-    print("| %s | %.3f | %s | %.1f | %s |" % (labels.get(n, n), med, format(int(lps[n]), ","),
-                                             rss[n] / 1024.0, ratio))
+    print("| %s | %d | %.3f | %s | %.1f | %s |" % (labels.get(n, n), len(w), med,
+                                                  format(int(lps[n]), ","), rss[n] / 1024.0, ratio))
 PY
 if [[ -s "$NOTES" ]]; then
   echo
