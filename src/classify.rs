@@ -175,6 +175,8 @@ struct BuiltIn {
     literals: aho_corasick::dfa::DFA,
     /// Per literal: its rule, and whether finding it is enough.
     literal_rule: Vec<(u8, bool)>,
+    /// The longest literal's length less one.
+    overlap: usize,
 }
 
 impl BuiltIn {
@@ -197,11 +199,15 @@ impl BuiltIn {
                     .iter()
                     .map(|_| std::sync::OnceLock::new())
                     .collect(),
+                // No prefilter: `first_match` walks the states itself, and with a prefilter
+                // the start state counts as special, which it visits at most bytes.
                 literals: aho_corasick::dfa::DFA::builder()
                     .ascii_case_insensitive(true)
+                    .prefilter(false)
                     .build(&patterns)
                     .expect("the built-in literals compile"),
                 literal_rule,
+                overlap: patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1,
             }
         })
     }
@@ -233,22 +239,40 @@ impl BuiltIn {
         // bookkeeping took twice the instructions; and a literal of the first rule ends the
         // walk, as no rule comes before it.
         let dfa = &self.literals;
-        let Ok(mut state) = dfa.start_state(Anchored::No) else {
+        let Ok(start) = dfa.start_state(Anchored::No) else {
             return self.set().matches(text).iter().next();
         };
-        for &byte in text.as_bytes() {
-            state = dfa.next_state(Anchored::No, state, byte);
-            if !dfa.is_special(state) {
+        // Each step waits for the table load of the step before it. Two walks side by side,
+        // over the front and the back of the text, fill each other's waits: the back one
+        // starts early by the longest literal less one byte, so that one of the two sees each
+        // literal whole (finding one twice changes nothing). A text no longer than that is
+        // walked once.
+        let b = text.as_bytes();
+        let split = if b.len() > self.overlap {
+            (b.len() + self.overlap) / 2
+        } else {
+            0
+        };
+        let (front, back) = (&b[..split], &b[split.saturating_sub(self.overlap)..]);
+        let (mut at_front, mut at_back) = (start, start);
+        for (i, &byte) in back.iter().enumerate() {
+            at_back = dfa.next_state(Anchored::No, at_back, byte);
+            if let Some(&byte) = front.get(i) {
+                at_front = dfa.next_state(Anchored::No, at_front, byte);
+            }
+            if !dfa.is_special(at_front) && !dfa.is_special(at_back) {
                 continue;
             }
-            if dfa.is_dead(state) {
-                break;
-            }
-            for i in 0..dfa.match_len(state) {
-                let (rule, enough) = self.literal_rule[dfa.match_pattern(state, i).as_usize()];
-                candidates |= 1 << rule;
-                if enough {
-                    candidates |= 1 << (32 + rule);
+            for state in [at_front, at_back] {
+                if !dfa.is_match(state) {
+                    continue;
+                }
+                for m in 0..dfa.match_len(state) {
+                    let (rule, enough) = self.literal_rule[dfa.match_pattern(state, m).as_usize()];
+                    candidates |= 1 << rule;
+                    if enough {
+                        candidates |= 1 << (32 + rule);
+                    }
                 }
             }
             if candidates & (1 << 32) != 0 {
