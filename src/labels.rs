@@ -20,6 +20,9 @@ pub struct LabelCap {
     /// more than `max` values, so colliding values chosen by whoever writes the log cost at
     /// most `max` comparisons.
     values: HashSet<&'static str, FixedState>,
+    /// The value given last: most lines repeat it (`TLSv1.3`, `sent`), and comparing it is
+    /// cheaper than hashing.
+    last: Option<&'static str>,
 }
 
 impl LabelCap {
@@ -29,6 +32,7 @@ impl LabelCap {
             label,
             max,
             values: HashSet::with_hasher(FixedState::default()),
+            last: None,
         }
     }
 
@@ -36,7 +40,13 @@ impl LabelCap {
     /// reports `other` and counts the overflow.
     pub fn intern(&mut self, value: &str) -> Option<&'static str> {
         let value = truncate(value);
-        if let Some(v) = self.values.get(value) {
+        if let Some(last) = self.last
+            && last == value
+        {
+            return Some(last);
+        }
+        if let Some(&v) = self.values.get(value) {
+            self.last = Some(v);
             return Some(v);
         }
         if self.values.len() >= self.max {
@@ -44,6 +54,7 @@ impl LabelCap {
         }
         let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
         self.values.insert(leaked);
+        self.last = Some(leaked);
         Some(leaked)
     }
 
