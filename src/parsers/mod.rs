@@ -120,7 +120,7 @@ pub fn parse(daemon: Daemon, message: &str) -> Parsed<'_> {
 /// [`parse`] in place: the event is written into `event` (`None`: not understood), and the
 /// answer says whether pflog follows the program at all (`false`: ignored). Each parser's
 /// result is assigned where it is to stay, so that it is built there instead of being built
-/// and then copied (an event is 192 bytes; the copies were 5% of replay's samples).
+/// and then copied (an event is 192 bytes; `memmove` went from 8.9% to 3.1% of the samples).
 pub fn parse_into<'a>(daemon: Daemon, message: &'a str, event: &mut Option<Event<'a>>) -> bool {
     match daemon {
         Daemon::Smtpd => *event = smtpd::parse(message),
