@@ -259,6 +259,12 @@ struct KnownProgram {
     lines: [Option<Counter>; 3],
 }
 
+/// What the program remembered at `known` stands for (a function of the list alone, so that
+/// the metrics stay free to borrow meanwhile).
+fn known_at(list: &mut [Option<KnownProgram>], known: Option<usize>) -> Option<&mut KnownProgram> {
+    list.get_mut(known?)?.as_mut()
+}
+
 const PARSED: usize = 0;
 const UNSUPPORTED: usize = 1;
 const IGNORED: usize = 2;
@@ -337,19 +343,14 @@ impl Pipeline {
         (known.label, Some(i))
     }
 
-    /// What the program remembered at `known` stands for.
-    fn known(&mut self, known: Option<usize>) -> Option<&mut KnownProgram> {
-        self.known.get_mut(known?)?.as_mut()
-    }
-
     /// The instance and service labels of `program`.
     fn origin(&mut self, known: Option<usize>, program: &str) -> Origin {
-        if let Some(origin) = self.known(known).and_then(|k| k.origin) {
+        if let Some(origin) = known_at(&mut self.known, known).and_then(|k| k.origin) {
             return origin;
         }
         let split = Program::split(program);
         let (origin, within_caps) = self.metrics.origin_checked(split.instance, split.service);
-        if let Some(k) = self.known(known)
+        if let Some(k) = known_at(&mut self.known, known)
             && within_caps
         {
             k.origin = Some(origin);
@@ -359,7 +360,7 @@ impl Pipeline {
 
     /// Counts a line in `pflog_lines_total`.
     fn count_line(&mut self, known: Option<usize>, label: &'static str, result: usize) {
-        let Some(k) = known.and_then(|i| self.known.get_mut(i)?.as_mut()) else {
+        let Some(k) = known_at(&mut self.known, known) else {
             self.metrics.count_line(label, RESULTS[result]);
             return;
         };

@@ -170,8 +170,12 @@ fn starts_field(b: &[u8], start: usize) -> bool {
 
 /// Where the `<...>` value starting at `open` (the `<`) ends: just after its closing `>`.
 fn address_end(s: &str, open: usize) -> usize {
-    let inner = value_at(s, open);
-    // `inner` is a slice of `s` right after the `<`.
+    address_end_of(s, open, value_at(s, open))
+}
+
+/// [`address_end`] for the value `inner` already read at `open` (a slice of `s` right after
+/// the `<`).
+fn address_end_of(s: &str, open: usize, inner: &str) -> usize {
     (open + 1 + inner.len() + 1).min(s.len())
 }
 
@@ -208,8 +212,7 @@ pub fn from_to_helo(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
             break;
         }
         from_at = match value {
-            // Just after the address's closing `>`, as `address_end` has it.
-            Some(inner) if address => (eq + 2 + inner.len() + 1).min(s.len()),
+            Some(inner) if address => address_end_of(s, eq + 1, inner),
             _ => eq + 1,
         };
     }
@@ -263,41 +266,63 @@ pub fn number(s: &str) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The powers of ten that are exact doubles and divide a plain decimal's digits (at most 15).
-pub(crate) const POW10: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-];
-
 /// `[-]digits[.digits]` with at most 15 significant digits, exactly as `str::parse::<f64>`
-/// reads it: the digits as an integer below 2^53 and a power of ten up to 10^22 are both exact
-/// doubles, so their quotient is the correctly rounded value (Clinger's fast path). Anything
-/// else (exponents, longer numbers, `inf`, ...) is `None` and left to `str::parse`.
+/// reads it (see [`PlainDecimal`]). Anything else (exponents, longer numbers, `inf`, ...) is
+/// `None` and left to `str::parse`.
 fn plain_decimal(s: &str) -> Option<f64> {
     let (negative, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         b => (false, b),
     };
-    let (mut mantissa, mut count, mut fraction) = (0u64, 0usize, None::<usize>);
-    for (i, &c) in digits.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                count += 1;
-            }
-            b'.' if fraction.is_none() && i > 0 && i + 1 < digits.len() => {
-                fraction = Some(digits.len() - i - 1);
-            }
-            _ => return None,
-        }
-        if count > 15 {
-            return None;
-        }
-    }
-    if count == 0 {
+    let mut decimal = PlainDecimal::default();
+    if !digits.iter().all(|&c| decimal.push(c)) {
         return None;
     }
-    let v = mantissa as f64 / POW10[fraction.unwrap_or(0)];
+    let v = decimal.value()?;
     Some(if negative { -v } else { v })
+}
+
+/// `digits[.digits]` with at most 15 digits, read a byte at a time. Its value is the digits as
+/// an integer (below 2^53) over a power of ten (up to 10^15): both are exact doubles, so their
+/// quotient is the correctly rounded value, the one `str::parse::<f64>` gives (Clinger's fast
+/// path).
+#[derive(Default)]
+pub(crate) struct PlainDecimal {
+    mantissa: u64,
+    digits: usize,
+    /// How many digits came before the `.`.
+    point: Option<usize>,
+}
+
+impl PlainDecimal {
+    /// Takes the next byte; `false` for anything but a digit or the one `.` after a digit, and
+    /// for a 16th digit.
+    #[inline]
+    pub(crate) fn push(&mut self, c: u8) -> bool {
+        match c {
+            b'0'..=b'9' if self.digits < 15 => {
+                self.mantissa = self.mantissa * 10 + u64::from(c - b'0');
+                self.digits += 1;
+                true
+            }
+            b'.' if self.point.is_none() && self.digits > 0 => {
+                self.point = Some(self.digits);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The number read; `None` without digits or when it ends at its `.`.
+    #[inline]
+    pub(crate) fn value(&self) -> Option<f64> {
+        const POW10: [f64; 16] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        ];
+        let fraction = self.digits - self.point.unwrap_or(self.digits);
+        (self.digits > 0 && self.point != Some(self.digits))
+            .then(|| self.mantissa as f64 / POW10[fraction])
+    }
 }
 
 /// Reply code and enhanced status at the start of a reply: `550 5.1.1 text` -> (`550`, `5.1.1`, `text`).

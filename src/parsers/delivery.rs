@@ -7,7 +7,7 @@
 
 use crate::event::{Delivery, Direction, Event, Tls};
 use crate::parsers::common::{
-    POW10, number, other_by_prefix, peer, split_queue_id, tls_cipher, tls_trust,
+    PlainDecimal, number, other_by_prefix, peer, split_queue_id, tls_cipher, tls_trust,
 };
 use crate::scan::{Scan, find_byte};
 
@@ -180,34 +180,23 @@ fn delays(s: &str) -> Option<[f64; 4]> {
 }
 
 /// `a/b/c/d` of plain decimals, as Postfix writes them (`0.52/0/0.089/0.11`), read in one pass
-/// with the arithmetic of [`number`]'s plain case; `None` for anything else (then
+/// as [`number`] reads a plain decimal; `None` for anything else (then
 /// [`any_delays`] decides). Four calls of `number` and three searches for `/` were 700
 /// instructions a delivery line (callgrind).
 fn plain_delays(s: &str) -> Option<[f64; 4]> {
     let mut out = [0.0; 4];
     let mut part = 0;
-    // The digits of the current number as an integer, how many, and how many before its `.`.
-    let (mut mantissa, mut digits, mut point) = (0u64, 0usize, None::<usize>);
-    let finish = |mantissa: u64, digits: usize, point: Option<usize>| -> Option<f64> {
-        let fraction = digits - point.unwrap_or(digits);
-        (digits > 0 && point != Some(digits)).then(|| mantissa as f64 / POW10[fraction])
-    };
+    let mut decimal = PlainDecimal::default();
     for &c in s.as_bytes() {
-        match c {
-            b'0'..=b'9' if digits < 15 => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                digits += 1;
-            }
-            b'.' if point.is_none() && digits > 0 => point = Some(digits),
-            b'/' if part < 3 => {
-                out[part] = finish(mantissa, digits, point)?;
-                part += 1;
-                (mantissa, digits, point) = (0, 0, None);
-            }
-            _ => return None,
+        if c == b'/' && part < 3 {
+            out[part] = decimal.value()?;
+            part += 1;
+            decimal = PlainDecimal::default();
+        } else if !decimal.push(c) {
+            return None;
         }
     }
-    out[part] = finish(mantissa, digits, point)?;
+    out[part] = decimal.value()?;
     (part == 3).then_some(out)
 }
 
