@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prometheus_client::registry::Registry;
 
-use pflog::correlator::{Correlator, CorrelatorConfig, Observation, Session};
+use pflog::correlator::{Correlator, CorrelatorConfig, InstanceKey, Observation, Session};
 use pflog::envelope::{self, Clock, Program};
 use pflog::event::Event;
 use pflog::parsers::{self, Daemon, Parsed};
@@ -73,6 +73,7 @@ const MESSAGES: &[(&str, Daemon, &str)] = &[
         "1A72E9921C4: from=<sender@sender.test>, size=464, nrcpt=1 (queue active)",
     ),
     ("qmgr/removed", Daemon::Qmgr, "1A72E9921C4: removed"),
+    ("postfix_misc/statistics", Daemon::PostfixMisc, "statistics: max connection rate 1/60s for (smtp:192.0.2.1) at Nov 23 10:00:00"),
     (
         "pickup",
         Daemon::Pickup,
@@ -180,6 +181,14 @@ fn envelope_benches(c: &mut Criterion) {
 }
 
 fn parser_benches(c: &mut Criterion) {
+    // Every daemon of the table has its benchmark.
+    for spec in parsers::DAEMONS {
+        assert!(
+            MESSAGES.iter().any(|&(_, d, _)| d == spec.daemon),
+            "no benchmark message for {:?}",
+            spec.daemon
+        );
+    }
     let mut g = c.benchmark_group("parser");
     for &(name, daemon, message) in MESSAGES {
         assert!(
@@ -209,10 +218,11 @@ fn correlator_benches(c: &mut Criterion) {
         let mut corr = Correlator::new(CorrelatorConfig::default());
         let mut out: Vec<Observation> = Vec::with_capacity(8);
         let mut ts = 1_000_000i64;
+        let instance = InstanceKey::of(Some("postfix"));
         b.iter(|| {
             for (session, event) in &events {
                 ts += 1_000;
-                corr.handle(ts, "postfix", *session, black_box(event), &mut out);
+                corr.handle(ts, instance, *session, black_box(event), &mut out);
             }
             let n = out.len();
             out.clear();
@@ -242,7 +252,7 @@ fn pipeline_benches(c: &mut Criterion) {
     g.bench_function("split_classify", |b| {
         b.iter(|| {
             let p = Program::split(black_box("postfix/submission/smtpd"));
-            parsers::classify(&p)
+            parsers::daemon_of(&p)
         })
     });
     g.finish();

@@ -17,22 +17,9 @@ use prometheus_client::registry::Registry;
 /// The targets, by the name of their corpus directory.
 pub const TARGETS: [&str; 3] = ["envelope", "parsers", "pipeline"];
 
-/// Every parser; the `parsers` target picks one with its first byte.
-pub const DAEMONS: [Daemon; 13] = [
-    Daemon::Smtpd,
-    Daemon::Postscreen,
-    Daemon::Cleanup,
-    Daemon::Qmgr,
-    Daemon::Pickup,
-    Daemon::Bounce,
-    Daemon::Postsuper,
-    Daemon::Delivery,
-    Daemon::PostfixMisc,
-    Daemon::Postgrey,
-    Daemon::PolicydWeight,
-    Daemon::Rspamd,
-    Daemon::Foreign,
-];
+/// Every parser (pflog's daemon table, then `Foreign`); the `parsers` target picks one with
+/// its first byte.
+pub const DAEMONS: [Daemon; Daemon::ALL.len()] = Daemon::ALL;
 
 /// The selector byte of the `parsers` target for a daemon.
 pub fn selector(daemon: Daemon) -> u8 {
@@ -60,7 +47,7 @@ pub fn envelope(data: &[u8]) {
         assert!(is_within(text, line.message) || line.message.is_empty());
         assert!(is_within(text, line.program) || line.program == "rspamd");
         let program = Program::split(line.program);
-        let (daemon, label) = parsers::classify(&program);
+        let (daemon, label) = parsers::daemon_of(&program);
         assert!(!label.is_empty());
         let _ = parsers::parse(daemon, line.message);
     }

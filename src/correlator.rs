@@ -38,7 +38,7 @@ mod triplets;
 use triplets::Triplets;
 
 use crate::envelope::Micros;
-use crate::event::{Event, RejectKind};
+use crate::event::{Event, PostgreyVerdict, RejectKind, RspamdAction};
 
 const MICROS: i64 = 1_000_000;
 
@@ -93,20 +93,93 @@ impl Session {
     }
 }
 
-/// What the correlator concluded.
+/// A Postfix instance, as the correlator tells instances apart: by the whole instance name
+/// from the log (a hash of it), never by a label that `--label-cap` may have folded into
+/// `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InstanceKey(u64);
+
+impl InstanceKey {
+    /// The key of lines without an instance (policy daemons, rspamd).
+    pub const NONE: InstanceKey = InstanceKey(0);
+
+    /// The key of an instance name (`postfix`, `postfix-out`); `None` is [`InstanceKey::NONE`].
+    pub fn of(instance: Option<&str>) -> InstanceKey {
+        // Seeded per process, as instance names come from log text.
+        static SEED: std::sync::OnceLock<HashSeed> = std::sync::OnceLock::new();
+        match instance {
+            None => InstanceKey::NONE,
+            // Never NONE: an instance named in the log stays apart from lines without one.
+            Some(name) => InstanceKey(SEED.get_or_init(HashSeed::default).hash_one(name) | 1),
+        }
+    }
+}
+
+/// The final outcome of one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A delivery agent's `status=sent`.
+    Delivered,
+    Bounced,
+    /// Still deferred when the message expired.
+    Expired,
+    /// A 5xx reject naming the recipient.
+    Rejected,
+    Discarded,
+}
+
+/// The TLS of the SMTP session a message came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InboundTls {
+    /// The session was not seen (the log started mid-session).
+    Unknown,
+    /// The session had no TLS (postscreen never has).
+    Plaintext,
+    /// Mail Postfix picked up or made itself.
+    Local,
+    TlsV1_3,
+    TlsV1_2,
+    TlsV1_1,
+    TlsV1,
+    SslV3,
+    /// A protocol name of none of the above.
+    Other,
+}
+
+impl InboundTls {
+    fn of_protocol(protocol: &str) -> InboundTls {
+        match protocol {
+            "TLSv1.3" => InboundTls::TlsV1_3,
+            "TLSv1.2" => InboundTls::TlsV1_2,
+            "TLSv1.1" => InboundTls::TlsV1_1,
+            "TLSv1" => InboundTls::TlsV1,
+            "SSLv3" => InboundTls::SslV3,
+            _ => InboundTls::Other,
+        }
+    }
+}
+
+/// Why correlation state was dropped before it completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Eviction {
+    /// Its map was full.
+    Capacity,
+    /// Idle for longer than its TTL, in log time.
+    Expired,
+}
+
+/// What the correlator concluded from a line, about that line's instance.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Outcome {
-        instance: &'static str,
-        outcome: &'static str,
-        inbound_tls: &'static str,
+        outcome: Outcome,
+        inbound_tls: InboundTls,
         end_to_end: Option<f64>,
-        rspamd_action: &'static str,
+        /// The rspamd action taken on the message (`None`: rspamd did not scan it).
+        rspamd: Option<RspamdAction>,
     },
     AbandonedTriplet,
-    Eviction {
-        reason: &'static str,
-    },
+    Eviction(Eviction),
 }
 
 /// A queue ID within its Postfix instance, stored inline (queue IDs are at most 24 bytes),
@@ -116,13 +189,13 @@ pub enum Observation {
 #[derive(Clone, Copy, Debug)]
 struct QueueKey {
     hash: u64,
-    instance: &'static str,
+    instance: InstanceKey,
     len: u8,
     id: [u8; 24],
 }
 
 impl QueueKey {
-    fn new(instance: &'static str, id: &str) -> QueueKey {
+    fn new(instance: InstanceKey, id: &str) -> QueueKey {
         // Seeded per process, as queue IDs come from log text.
         static SEED: std::sync::OnceLock<HashSeed> = std::sync::OnceLock::new();
         let mut buf = [0u8; 24];
@@ -144,8 +217,7 @@ impl PartialEq for QueueKey {
         self.hash == other.hash
             && self.len == other.len
             && self.id == other.id
-            // Instances are interned: the same address, save for a literal "" now and then.
-            && (std::ptr::eq(self.instance, other.instance) || self.instance == other.instance)
+            && self.instance == other.instance
     }
 }
 
@@ -157,8 +229,7 @@ impl Hash for QueueKey {
     }
 }
 
-/// One tracked message: 48 bytes (it was 88, with two `&'static str` labels and a `Vec`), as
-/// up to `--capacity` of them are held.
+/// One tracked message (48 bytes, as up to `--capacity` of them are held).
 #[derive(Debug)]
 struct Message {
     first_seen: Micros,
@@ -166,66 +237,20 @@ struct Message {
     message_id_hash: Option<u64>,
     /// Recipients whose last attempt was deferred (hashes; bounded per message).
     deferred: Deferred,
-    /// Index in [`TLS_LABELS`].
-    tls: u8,
-    /// 0: none; else 1 + index in [`RSPAMD_LABELS`].
-    rspamd: u8,
-}
-
-/// Every value `inbound_tls` takes: "unknown", "none", "local" and [`tls_label`]'s.
-const TLS_LABELS: [&str; 9] = [
-    "unknown", "none", "local", "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "other",
-];
-/// Every value [`rspamd_label`] gives.
-const RSPAMD_LABELS: [&str; 7] = [
-    "no_action",
-    "greylist",
-    "add_header",
-    "rewrite_subject",
-    "soft_reject",
-    "reject",
-    "other",
-];
-
-fn index_of(labels: &[&str], value: &str) -> u8 {
-    // Values outside the set cannot occur (they are the literals above); `other` would be their
-    // label in any case.
-    labels
-        .iter()
-        .position(|l| *l == value)
-        .unwrap_or(labels.len() - 1) as u8
+    tls: InboundTls,
+    rspamd: Option<RspamdAction>,
 }
 
 impl Message {
-    fn new(ts: Micros, rspamd_action: Option<&'static str>) -> Message {
-        let mut m = Message {
+    fn new(ts: Micros, rspamd: Option<RspamdAction>) -> Message {
+        Message {
             first_seen: ts,
             last_seen: ts,
             message_id_hash: None,
             deferred: Deferred::default(),
-            tls: 0,
-            rspamd: 0,
-        };
-        m.set_rspamd_action(rspamd_action);
-        m
-    }
-
-    fn inbound_tls(&self) -> &'static str {
-        TLS_LABELS[usize::from(self.tls)]
-    }
-
-    fn set_inbound_tls(&mut self, tls: &'static str) {
-        self.tls = index_of(&TLS_LABELS, tls);
-    }
-
-    fn rspamd_action(&self) -> Option<&'static str> {
-        usize::from(self.rspamd)
-            .checked_sub(1)
-            .map(|i| RSPAMD_LABELS[i])
-    }
-
-    fn set_rspamd_action(&mut self, action: Option<&'static str>) {
-        self.rspamd = action.map_or(0, |a| index_of(&RSPAMD_LABELS, a) + 1);
+            tls: InboundTls::Unknown,
+            rspamd,
+        }
     }
 }
 
@@ -264,7 +289,7 @@ impl Deferred {
 #[derive(Debug)]
 struct SessionState {
     last_seen: Micros,
-    tls: Option<&'static str>,
+    tls: InboundTls,
 }
 
 const MAX_DEFERRED_PER_MESSAGE: usize = 1_000;
@@ -275,13 +300,13 @@ pub struct Correlator {
     messages: LruCache<QueueKey, Message>,
     /// Messages still in their SMTP transaction, or abandoned in it.
     incoming: LruCache<QueueKey, Message>,
-    sessions: LruCache<(&'static str, u32), SessionState>,
+    sessions: LruCache<(InstanceKey, u32), SessionState>,
     /// rspamd verdicts whose queue ID has not been seen yet.
-    early_rspamd: LruCache<QueueKey, &'static str>,
+    early_rspamd: LruCache<QueueKey, RspamdAction>,
     /// Greylisted triplets waiting for their pass.
     triplets: Triplets,
     /// Postfix instances seen (a handful), to join rspamd lines that name no instance.
-    instances: Vec<&'static str>,
+    instances: Vec<InstanceKey>,
     now: Micros,
     seed: HashSeed,
 }
@@ -297,44 +322,15 @@ fn hash_of<T: Hash + ?Sized>(hasher: &HashSeed, value: &T) -> u64 {
 
 type HashSeed = foldhash::fast::RandomState;
 
-/// An LRU map holding at most `capacity` entries whose table grows with what it holds.
-/// (`LruCache::new` allocates the table for the whole capacity up front; its pages are then
-/// touched one by one as entries land at random slots, so resident memory crept up with the
-/// length of the log toward the full table, 2 MiB for 100k messages, instead of following
-/// the number of messages actually tracked.)
+/// An LRU map of at most `capacity` entries whose table grows with what it holds
+/// (`LruCache::new` allocates the whole table up front, and resident memory then creeps up
+/// toward it as entries land at random slots).
 fn bounded<K: Hash + Eq, V>(capacity: usize) -> LruCache<K, V> {
-    let mut cache = LruCache::unbounded();
-    cache.resize(nz(capacity));
-    cache
+    LruCache::sparse(nz(capacity))
 }
 
 fn nz(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n.max(1)).expect("max(1) is non-zero")
-}
-
-/// The label form of an inbound TLS protocol.
-fn tls_label(protocol: &str) -> &'static str {
-    match protocol {
-        "TLSv1.3" => "TLSv1.3",
-        "TLSv1.2" => "TLSv1.2",
-        "TLSv1.1" => "TLSv1.1",
-        "TLSv1" => "TLSv1",
-        "SSLv3" => "SSLv3",
-        _ => "other",
-    }
-}
-
-/// Interns rspamd actions for the outcome join (bounded set).
-fn rspamd_label(action: &str) -> &'static str {
-    match action {
-        "no action" => "no_action",
-        "greylist" => "greylist",
-        "add header" => "add_header",
-        "rewrite subject" => "rewrite_subject",
-        "soft reject" => "soft_reject",
-        "reject" => "reject",
-        _ => "other",
-    }
 }
 
 impl Correlator {
@@ -378,11 +374,12 @@ impl Correlator {
     }
 
     /// Feeds one event. `session` says how the line relates to an SMTP session, `instance` is
-    /// its Postfix instance label (empty for policy daemons and rspamd).
+    /// its Postfix instance ([`InstanceKey::NONE`] for policy daemons and rspamd). What it
+    /// concludes goes to `out`; every observation is about `instance`.
     pub fn handle(
         &mut self,
         ts: Micros,
-        instance: &'static str,
+        instance: InstanceKey,
         session: Session,
         event: &Event<'_>,
         out: &mut Vec<Observation>,
@@ -395,18 +392,21 @@ impl Correlator {
         match event {
             Event::Connect { .. } => {
                 if let Some(pid) = pid {
-                    self.put_session(instance, pid, None, out);
+                    self.put_session(instance, pid, InboundTls::Plaintext, out);
                 }
             }
-            Event::Tls(tls) if tls.direction == crate::event::Direction::Inbound => {
-                if let Some(pid) = pid {
-                    let label = tls_label(tls.protocol);
+            Event::Tls(tls) => {
+                // Outbound TLS (smtp, lmtp) says nothing about how mail came in.
+                if tls.direction == crate::event::Direction::Inbound
+                    && let Some(pid) = pid
+                {
+                    let tls = InboundTls::of_protocol(tls.protocol);
                     match self.sessions.get_mut(&(instance, pid)) {
                         Some(s) => {
-                            s.tls = Some(label);
+                            s.tls = tls;
                             s.last_seen = ts;
                         }
-                        None => self.put_session(instance, pid, Some(label), out),
+                        None => self.put_session(instance, pid, tls, out),
                     }
                 }
             }
@@ -417,33 +417,35 @@ impl Correlator {
             }
             Event::Client { queue_id, .. } => {
                 let tls = match session {
-                    Session::Plaintext => "none",
+                    Session::Plaintext => InboundTls::Plaintext,
                     _ => pid
                         .and_then(|pid| self.sessions.get_mut(&(instance, pid)))
-                        .map_or("unknown", |s| {
+                        .map_or(InboundTls::Unknown, |s| {
                             s.last_seen = ts;
-                            s.tls.unwrap_or("none")
+                            s.tls
                         }),
                 };
                 let key = QueueKey::new(instance, queue_id);
                 let m = self.incoming_message(key, ts, out);
-                m.set_inbound_tls(tls);
+                m.tls = tls;
             }
             Event::Pickup { queue_id, .. } => {
                 let key = QueueKey::new(instance, queue_id);
                 let m = self.message(key, ts, out);
-                if m.inbound_tls() == "unknown" {
-                    m.set_inbound_tls("local");
+                if m.tls == InboundTls::Unknown {
+                    m.tls = InboundTls::Local;
                 }
             }
             Event::Bounce {
-                notification_id, ..
+                queue_id,
+                notification_id,
+                ..
             } => {
                 // The notification is mail Postfix makes itself.
                 let key = QueueKey::new(instance, notification_id);
                 let m = self.message(key, ts, out);
-                m.set_inbound_tls("local");
-                self.touch(instance, queue_id_of(event), ts, out);
+                m.tls = InboundTls::Local;
+                self.touch(instance, Some(queue_id), ts, out);
             }
             Event::MessageId {
                 queue_id,
@@ -464,9 +466,9 @@ impl Correlator {
                 let m = self.message(key, ts, out);
                 let n = m.deferred.len().max(1);
                 m.deferred.clear();
-                let (tls, first, rspamd) = (m.inbound_tls(), m.first_seen, m.rspamd_action());
+                let (tls, first, rspamd) = (m.tls, m.first_seen, m.rspamd);
                 for _ in 0..n {
-                    out.push(outcome(instance, "expired", tls, Some(ts - first), rspamd));
+                    out.push(outcome(Outcome::Expired, tls, Some(ts - first), rspamd));
                 }
             }
             Event::Delivery(d) => self.delivery(ts, instance, d, out),
@@ -477,9 +479,9 @@ impl Correlator {
                 let milter_rejected =
                     r.kind == RejectKind::MilterReject && r.code.starts_with('5') && r.to.is_some();
                 let final_outcome = if discarded {
-                    Some("discarded")
+                    Some(Outcome::Discarded)
                 } else if rejected_recipient || milter_rejected {
-                    Some("rejected")
+                    Some(Outcome::Rejected)
                 } else {
                     None
                 };
@@ -498,7 +500,7 @@ impl Correlator {
                     Some(q) => {
                         let key = QueueKey::new(instance, q);
                         let m = self.incoming_message(key, ts, out);
-                        let found = (m.inbound_tls(), Some(ts - m.first_seen), m.rspamd_action());
+                        let found = (m.tls, Some(ts - m.first_seen), m.rspamd);
                         // Refused as a whole (not one recipient of several): the message is gone.
                         if !matches!(r.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL" | "RCPT") {
                             self.forget(&key);
@@ -507,26 +509,19 @@ impl Correlator {
                     }
                     None => {
                         let tls = match session {
-                            Session::Plaintext => "none",
+                            Session::Plaintext => InboundTls::Plaintext,
                             _ => pid
                                 .and_then(|pid| self.sessions.peek(&(instance, pid)))
-                                .map_or("unknown", |s| s.tls.unwrap_or("none")),
+                                .map_or(InboundTls::Unknown, |s| s.tls),
                         };
                         (tls, None, None)
                     }
                 };
-                let e2e = e2e.map(|micros| micros as f64 / 1e6);
-                out.push(Observation::Outcome {
-                    instance,
-                    outcome: final_outcome,
-                    inbound_tls: tls,
-                    end_to_end: e2e,
-                    rspamd_action: rspamd.unwrap_or("none"),
-                });
+                out.push(outcome(final_outcome, tls, e2e, rspamd));
             }
             Event::Rspamd(t) => {
                 if let Some(q) = t.queue_id {
-                    self.rspamd_verdict(q, rspamd_label(t.action), out);
+                    self.rspamd_verdict(q, t.action, out);
                 }
             }
             Event::Postgrey(p) => {
@@ -541,32 +536,49 @@ impl Correlator {
                 match p.action {
                     // Only the first greylisting of a triplet starts its window; a full table
                     // makes room by dropping its oldest.
-                    "greylist" if self.triplets.greylisted(triplet, self.now) => {
-                        out.push(Observation::Eviction { reason: "capacity" });
+                    PostgreyVerdict::Greylist => {
+                        if self.triplets.greylisted(triplet, self.now) {
+                            out.push(Observation::Eviction(Eviction::Capacity));
+                        }
                     }
-                    "pass" => {
+                    PostgreyVerdict::Pass => {
                         self.triplets.passed(triplet);
                     }
-                    _ => {}
+                    PostgreyVerdict::Other => {}
                 }
             }
-            _ => {}
+            // Nothing to join: session ends other than `disconnect`, outbound TLS, failed
+            // logins, DNS and postscreen verdicts, policy scores, diagnostics, chatter.
+            Event::LostConnection { .. }
+            | Event::SaslFailure { .. }
+            | Event::HostnameUnresolved { .. }
+            | Event::PostscreenConnect { .. }
+            | Event::PostscreenPass { .. }
+            | Event::PostscreenDnsbl { .. }
+            | Event::PostscreenPregreet { .. }
+            | Event::PostscreenHangup { .. }
+            | Event::PostscreenList { .. }
+            | Event::ConnectFailed { .. }
+            | Event::PolicydWeightScore { .. }
+            | Event::PolicydWeightDecision { .. }
+            | Event::Diagnostic(_)
+            | Event::Other(_) => {}
         }
     }
 
     fn delivery(
         &mut self,
         ts: Micros,
-        instance: &'static str,
+        instance: InstanceKey,
         d: &crate::event::Delivery<'_>,
         out: &mut Vec<Observation>,
     ) {
         let key = QueueKey::new(instance, d.queue_id);
         let recipient = hash_of(&self.seed, d.to);
         let final_outcome = match d.status {
-            "sent" => "delivered",
-            "bounced" => "bounced",
-            "expired" => "expired",
+            "sent" => Outcome::Delivered,
+            "bounced" => Outcome::Bounced,
+            "expired" => Outcome::Expired,
             "deferred" => {
                 let m = self.message(key, ts, out);
                 if !m.deferred.contains(&recipient) && m.deferred.len() < MAX_DEFERRED_PER_MESSAGE {
@@ -580,7 +592,7 @@ impl Correlator {
             }
         };
         // Handed to a content filter that re-injected it as a message we already track?
-        if final_outcome == "delivered"
+        if final_outcome == Outcome::Delivered
             && let Some(next) = d.queued_as
         {
             let next_key = QueueKey::new(instance, next);
@@ -588,12 +600,7 @@ impl Correlator {
                 let (first, tls, mid, rspamd) = {
                     let m = self.message(key, ts, out);
                     m.deferred.retain(|r| *r != recipient);
-                    (
-                        m.first_seen,
-                        m.inbound_tls(),
-                        m.message_id_hash,
-                        m.rspamd_action(),
-                    )
+                    (m.first_seen, m.tls, m.message_id_hash, m.rspamd)
                 };
                 let n = self.tracked_mut(&next_key).expect("checked above");
                 let same_message = match (mid, n.message_id_hash) {
@@ -602,11 +609,15 @@ impl Correlator {
                 };
                 if same_message {
                     n.first_seen = n.first_seen.min(first);
-                    if matches!(n.inbound_tls(), "unknown" | "none" | "local") || tls != "unknown" {
-                        n.set_inbound_tls(tls);
+                    if matches!(
+                        n.tls,
+                        InboundTls::Unknown | InboundTls::Plaintext | InboundTls::Local
+                    ) || tls != InboundTls::Unknown
+                    {
+                        n.tls = tls;
                     }
-                    if n.rspamd_action().is_none() {
-                        n.set_rspamd_action(rspamd);
+                    if n.rspamd.is_none() {
+                        n.rspamd = rspamd;
                     }
                     return;
                 }
@@ -615,19 +626,18 @@ impl Correlator {
         let m = self.message(key, ts, out);
         m.deferred.retain(|r| *r != recipient);
         out.push(outcome(
-            instance,
             final_outcome,
-            m.inbound_tls(),
+            m.tls,
             Some(ts - m.first_seen),
-            m.rspamd_action(),
+            m.rspamd,
         ));
     }
 
     fn put_session(
         &mut self,
-        instance: &'static str,
+        instance: InstanceKey,
         pid: u32,
-        tls: Option<&'static str>,
+        tls: InboundTls,
         out: &mut Vec<Observation>,
     ) {
         let s = SessionState {
@@ -637,13 +647,13 @@ impl Correlator {
         if let Some((k, _)) = self.sessions.push((instance, pid), s)
             && k != (instance, pid)
         {
-            out.push(Observation::Eviction { reason: "capacity" });
+            out.push(Observation::Eviction(Eviction::Capacity));
         }
     }
 
     fn touch(
         &mut self,
-        instance: &'static str,
+        instance: InstanceKey,
         queue_id: Option<&str>,
         ts: Micros,
         out: &mut Vec<Observation>,
@@ -693,18 +703,18 @@ impl Correlator {
 
     /// rspamd lines carry no Postfix instance: the verdict joins the message of any instance
     /// that has the queue ID, else waits for it under the default instance.
-    fn rspamd_verdict(&mut self, queue_id: &str, action: &'static str, out: &mut Vec<Observation>) {
+    fn rspamd_verdict(&mut self, queue_id: &str, action: RspamdAction, out: &mut Vec<Observation>) {
         for i in 0..self.instances.len() {
             if let Some(m) = self.tracked_mut(&QueueKey::new(self.instances[i], queue_id)) {
-                m.set_rspamd_action(Some(action));
+                m.rspamd = Some(action);
                 return;
             }
         }
-        let key = QueueKey::new("", queue_id);
+        let key = QueueKey::new(InstanceKey::NONE, queue_id);
         if let Some((k, _)) = self.early_rspamd.push(key, action)
             && k != key
         {
-            out.push(Observation::Eviction { reason: "capacity" });
+            out.push(Observation::Eviction(Eviction::Capacity));
         }
     }
 
@@ -736,7 +746,7 @@ impl Correlator {
         if self.incoming.pop_lru().is_none() {
             self.messages.pop_lru();
         }
-        out.push(Observation::Eviction { reason: "capacity" });
+        out.push(Observation::Eviction(Eviction::Capacity));
     }
 
     /// Drops what has been idle for longer than its TTL, oldest first.
@@ -747,7 +757,7 @@ impl Correlator {
                 break;
             }
             self.messages.pop_lru();
-            out.push(Observation::Eviction { reason: "expired" });
+            out.push(Observation::Eviction(Eviction::Expired));
         }
         let incoming_ttl = self.config.incoming_ttl.min(self.config.message_ttl);
         while let Some((_, m)) = self.incoming.peek_lru() {
@@ -755,7 +765,7 @@ impl Correlator {
                 break;
             }
             self.incoming.pop_lru();
-            out.push(Observation::Eviction { reason: "expired" });
+            out.push(Observation::Eviction(Eviction::Expired));
         }
         while let Some((_, s)) = self.sessions.peek_lru() {
             if now - s.last_seen <= self.config.session_ttl {
@@ -773,39 +783,30 @@ impl Correlator {
 fn new_message(
     key: QueueKey,
     ts: Micros,
-    instances: &mut Vec<&'static str>,
-    early_rspamd: &mut LruCache<QueueKey, &'static str>,
+    instances: &mut Vec<InstanceKey>,
+    early_rspamd: &mut LruCache<QueueKey, RspamdAction>,
 ) -> Message {
     if !instances.contains(&key.instance) && instances.len() < MAX_INSTANCES {
         instances.push(key.instance);
     }
     let early = early_rspamd.pop(&QueueKey::new(
-        "",
+        InstanceKey::NONE,
         std::str::from_utf8(&key.id[..key.len as usize]).unwrap_or(""),
     ));
     Message::new(ts, early)
 }
 
-fn queue_id_of<'a>(event: &Event<'a>) -> Option<&'a str> {
-    match event {
-        Event::Bounce { queue_id, .. } => Some(queue_id),
-        _ => None,
-    }
-}
-
 fn outcome(
-    instance: &'static str,
-    outcome: &'static str,
-    inbound_tls: &'static str,
+    outcome: Outcome,
+    inbound_tls: InboundTls,
     end_to_end_micros: Option<Micros>,
-    rspamd: Option<&'static str>,
+    rspamd: Option<RspamdAction>,
 ) -> Observation {
     Observation::Outcome {
-        instance,
         outcome,
         inbound_tls,
         end_to_end: end_to_end_micros.map(|m| m as f64 / 1e6),
-        rspamd_action: rspamd.unwrap_or("none"),
+        rspamd,
     }
 }
 
@@ -816,39 +817,16 @@ mod tests {
         Delivery, Direction, Peer, PostgreyAction, Reject, RejectKind, RspamdTask, Tls, Trust,
     };
 
+    /// Up to `--capacity` messages are held: a field added to `Message` must be worth it.
     #[test]
-    fn compact_labels_round_trip() {
-        let mut m = Message::new(0, None);
-        assert_eq!((m.inbound_tls(), m.rspamd_action()), ("unknown", None));
-        for p in [
-            "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", "TLSv9", "",
-        ] {
-            m.set_inbound_tls(tls_label(p));
-            assert_eq!(m.inbound_tls(), tls_label(p));
-        }
-        for t in ["unknown", "none", "local"] {
-            m.set_inbound_tls(t);
-            assert_eq!(m.inbound_tls(), t);
-        }
-        for a in [
-            "no action",
-            "greylist",
-            "add header",
-            "rewrite subject",
-            "soft reject",
-            "reject",
-            "x",
-        ] {
-            m.set_rspamd_action(Some(rspamd_label(a)));
-            assert_eq!(m.rspamd_action(), Some(rspamd_label(a)));
-        }
-        m.set_rspamd_action(None);
-        assert_eq!(m.rspamd_action(), None);
+    fn a_message_stays_small() {
         assert_eq!(std::mem::size_of::<Message>(), 48);
     }
 
     const S: i64 = MICROS;
-    const P: &str = "postfix";
+    fn p() -> InstanceKey {
+        InstanceKey::of(Some("postfix"))
+    }
 
     fn peer() -> Peer<'static> {
         Peer {
@@ -915,13 +893,14 @@ mod tests {
             from: Some("a@b"),
             to: Some("c@d"),
             helo: None,
+            reason: crate::event::RejectReason::Other,
         })
     }
 
     fn postgrey(action: &'static str, recipient: &'static str) -> Event<'static> {
         Event::Postgrey(PostgreyAction {
             queue_id: None,
-            action,
+            action: PostgreyVerdict::from_text(action),
             reason: "new",
             delay: None,
             client_name: None,
@@ -935,12 +914,12 @@ mod tests {
     fn run(c: &mut Correlator, steps: &[(i64, u32, Event<'static>)]) -> Vec<Observation> {
         let mut out = Vec::new();
         for (t, pid, e) in steps {
-            c.handle(t * S, P, Session::Pid(*pid), e, &mut out);
+            c.handle(t * S, p(), Session::Pid(*pid), e, &mut out);
         }
         out
     }
 
-    fn outcomes(obs: &[Observation]) -> Vec<(&'static str, &'static str, Option<f64>)> {
+    fn outcomes(obs: &[Observation]) -> Vec<(Outcome, InboundTls, Option<f64>)> {
         obs.iter()
             .filter_map(|o| match o {
                 Observation::Outcome {
@@ -991,7 +970,7 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(outcomes(&obs), vec![("delivered", "TLSv1.3", Some(5.0))]);
+        assert_eq!(outcomes(&obs), vec![(Outcome::Delivered, InboundTls::TlsV1_3, Some(5.0))]);
         assert_eq!(c.tracked(), 0);
     }
 
@@ -1011,8 +990,8 @@ mod tests {
         assert_eq!(
             outcomes(&obs),
             vec![
-                ("delivered", "none", Some(1.0)),
-                ("delivered", "unknown", Some(1.0))
+                (Outcome::Delivered, InboundTls::Plaintext, Some(1.0)),
+                (Outcome::Delivered, InboundTls::Unknown, Some(1.0))
             ]
         );
     }
@@ -1042,9 +1021,9 @@ mod tests {
         assert_eq!(
             outcomes(&obs),
             vec![
-                ("delivered", "unknown", Some(600.0)),
-                ("expired", "unknown", Some(900.0)),
-                ("expired", "unknown", Some(900.0)),
+                (Outcome::Delivered, InboundTls::Unknown, Some(600.0)),
+                (Outcome::Expired, InboundTls::Unknown, Some(900.0)),
+                (Outcome::Expired, InboundTls::Unknown, Some(900.0)),
             ]
         );
     }
@@ -1087,7 +1066,7 @@ mod tests {
                 (4, 31, delivery("BBBBBB2", "u@d", "sent", None)),
             ],
         );
-        assert_eq!(outcomes(&obs), vec![("delivered", "TLSv1.2", Some(3.0))]);
+        assert_eq!(outcomes(&obs), vec![(Outcome::Delivered, InboundTls::TlsV1_2, Some(3.0))]);
     }
 
     #[test]
@@ -1129,8 +1108,8 @@ mod tests {
         assert_eq!(
             outcomes(&obs),
             vec![
-                ("delivered", "unknown", Some(1.0)),
-                ("delivered", "unknown", Some(1.0))
+                (Outcome::Delivered, InboundTls::Unknown, Some(1.0)),
+                (Outcome::Delivered, InboundTls::Unknown, Some(1.0))
             ]
         );
     }
@@ -1164,7 +1143,7 @@ mod tests {
         );
         assert_eq!(
             outcomes(&obs),
-            vec![("rejected", "none", None), ("rejected", "none", Some(5.0))]
+            vec![(Outcome::Rejected, InboundTls::Plaintext, None), (Outcome::Rejected, InboundTls::Plaintext, Some(5.0))]
         );
         assert_eq!(c.tracked(), 0, "a message refused at end of data is gone");
     }
@@ -1175,23 +1154,24 @@ mod tests {
         let scan = Event::Rspamd(RspamdTask {
             queue_id: Some("AAAAAA1"),
             message_id: None,
-            action: "add header",
+            action: RspamdAction::AddHeader,
+            action_text: "add header",
             score: 7.0,
             required_score: Some(15.0),
             scan_seconds: None,
         });
         let mut out = Vec::new();
-        c.handle(0, "", Session::Unknown, &scan, &mut out);
+        c.handle(0, InstanceKey::NONE, Session::Unknown, &scan, &mut out);
         for (t, e) in [
             (1, client("AAAAAA1")),
             (2, delivery("AAAAAA1", "u@d", "sent", None)),
         ] {
-            c.handle(t * S, P, Session::Pid(9), &e, &mut out);
+            c.handle(t * S, p(), Session::Pid(9), &e, &mut out);
         }
         assert!(matches!(
             out.last(),
             Some(Observation::Outcome {
-                rspamd_action: "add_header",
+                rspamd: Some(RspamdAction::AddHeader),
                 ..
             })
         ));
@@ -1230,7 +1210,8 @@ mod tests {
             Event::Rspamd(RspamdTask {
                 queue_id: Some(q),
                 message_id: None,
-                action: "no action",
+                action: RspamdAction::NoAction,
+                action_text: "no action",
                 score: 0.0,
                 required_score: None,
                 scan_seconds: None,
@@ -1246,7 +1227,7 @@ mod tests {
         );
         assert!(obs.is_empty());
         let obs = run(&mut c, &[(0, 1, scan("AAAAAA3"))]);
-        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(obs, vec![Observation::Eviction(Eviction::Capacity)]);
         assert_eq!(c.early_verdicts(), 2);
     }
 
@@ -1281,7 +1262,7 @@ mod tests {
         assert_eq!(c.tracked(), 3);
         // HHHHHH1, last seen at 1 s, would go too if it were still incoming.
         let obs = run(&mut c, &[(3602, 0, Event::Other("tick"))]);
-        assert_eq!(obs, vec![Observation::Eviction { reason: "expired" }]);
+        assert_eq!(obs, vec![Observation::Eviction(Eviction::Expired)]);
         assert_eq!(c.tracked(), 2);
         // The deferred message keeps its first-seen time through the move to the queue.
         let obs = run(
@@ -1290,7 +1271,7 @@ mod tests {
         );
         assert_eq!(
             obs,
-            vec![outcome(P, "delivered", "unknown", Some(7200 * S), None)]
+            vec![outcome(Outcome::Delivered, InboundTls::Unknown, Some(7200 * S), None)]
         );
     }
 
@@ -1309,13 +1290,13 @@ mod tests {
                 (3, 3, client("AAAAAA2")),
             ],
         );
-        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(obs, vec![Observation::Eviction(Eviction::Capacity)]);
         assert_eq!(c.tracked(), 2);
         // QQQQQQ1 (the least recently seen, but queued) is still known: its delivery joins.
         let obs = run(&mut c, &[(4, 0, delivery("QQQQQQ1", "x@y", "sent", None))]);
         assert_eq!(
             obs,
-            vec![outcome(P, "delivered", "unknown", Some(4 * S), None)]
+            vec![outcome(Outcome::Delivered, InboundTls::Unknown, Some(4 * S), None)]
         );
     }
 
@@ -1334,14 +1315,14 @@ mod tests {
                 (2, 1, client("AAAAAA3")),
             ],
         );
-        assert_eq!(obs, vec![Observation::Eviction { reason: "capacity" }]);
+        assert_eq!(obs, vec![Observation::Eviction(Eviction::Capacity)]);
         assert_eq!(c.tracked(), 2);
         let obs = run(&mut c, &[(500, 1, Event::Other("tick"))]);
         assert_eq!(
             obs,
             vec![
-                Observation::Eviction { reason: "expired" },
-                Observation::Eviction { reason: "expired" }
+                Observation::Eviction(Eviction::Expired),
+                Observation::Eviction(Eviction::Expired)
             ]
         );
         assert_eq!(c.tracked(), 0);

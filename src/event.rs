@@ -1,6 +1,9 @@
 //! Typed events: what one log message means, independent of metrics.
 //!
-//! Every field borrows from the log line so that parsing allocates nothing.
+//! Every field borrows from the log line so that parsing allocates nothing. Domain values are
+//! enums; only the metrics layer turns them into label text.
+
+pub use crate::reject_reason::RejectReason;
 
 /// A remote peer as Postfix prints it: `host[ip]` or `host[ip]:port` or `[ip]:port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,32 +19,12 @@ pub enum Direction {
     Outbound,
 }
 
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
     Anonymous,
     Untrusted,
     Trusted,
     Verified,
-}
-
-impl Trust {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trust::Anonymous => "anonymous",
-            Trust::Untrusted => "untrusted",
-            Trust::Trusted => "trusted",
-            Trust::Verified => "verified",
-        }
-    }
 }
 
 /// `Anonymous TLS connection established from host[ip]: TLSv1.3 with cipher X (256/256 bits) ...`
@@ -98,6 +81,10 @@ pub struct Reject<'a> {
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
     pub helo: Option<&'a str>,
+    /// The reason class. Parsers leave [`RejectReason::Other`]; the pipeline's classifier
+    /// ([`crate::reject_reason::Classifier`], which knows the user's `--reject-rule`s) sets it
+    /// before the event goes on.
+    pub reason: RejectReason,
 }
 
 /// Delivery agents: `QUEUEID: to=<u@d>, relay=..., delay=1.2, delays=a/b/c/d, dsn=2.0.0, status=sent (...)`
@@ -125,11 +112,29 @@ pub enum BounceKind {
     Success,
 }
 
+/// What postgrey decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostgreyVerdict {
+    Greylist,
+    Pass,
+    /// Any other `action=` word.
+    Other,
+}
+
+impl PostgreyVerdict {
+    pub fn from_text(action: &str) -> PostgreyVerdict {
+        match action {
+            "greylist" => PostgreyVerdict::Greylist,
+            "pass" => PostgreyVerdict::Pass,
+            _ => PostgreyVerdict::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PostgreyAction<'a> {
     pub queue_id: Option<&'a str>,
-    /// `greylist` or `pass`.
-    pub action: &'a str,
+    pub action: PostgreyVerdict,
     /// Raw reason, e.g. `new`, `early-retry (292s missing)`, `triplet found`, `client whitelist`.
     pub reason: &'a str,
     pub delay: Option<f64>,
@@ -140,12 +145,42 @@ pub struct PostgreyAction<'a> {
     pub recipient: Option<&'a str>,
 }
 
+/// The action rspamd took on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RspamdAction {
+    NoAction,
+    Greylist,
+    AddHeader,
+    RewriteSubject,
+    SoftReject,
+    Reject,
+    /// An action of a custom configuration (its text is kept beside it).
+    Other,
+}
+
+impl RspamdAction {
+    /// The action as rspamd prints it in its task log: `no action`, `add header`, ...
+    pub fn from_text(action: &str) -> RspamdAction {
+        match action {
+            "no action" => RspamdAction::NoAction,
+            "greylist" => RspamdAction::Greylist,
+            "add header" => RspamdAction::AddHeader,
+            "rewrite subject" => RspamdAction::RewriteSubject,
+            "soft reject" => RspamdAction::SoftReject,
+            "reject" => RspamdAction::Reject,
+            _ => RspamdAction::Other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RspamdTask<'a> {
     pub queue_id: Option<&'a str>,
     pub message_id: Option<&'a str>,
-    /// As printed: `no action`, `add header`, `reject`, `soft reject`, `greylist`, `rewrite subject`.
-    pub action: &'a str,
+    pub action: RspamdAction,
+    /// The action as printed (`no action`, `add header`, ...): the label of an
+    /// [`RspamdAction::Other`].
+    pub action_text: &'a str,
     pub score: f64,
     pub required_score: Option<f64>,
     /// Scan time in seconds (`time: 123.4ms` or `time: 123.4ms real, ...`).
@@ -278,9 +313,22 @@ pub enum Event<'a> {
     },
     Rspamd(RspamdTask<'a>),
 
+    /// `warning:`, `error:`, `fatal:`, `panic:` lines (of Postfix programs, and the like of
+    /// postgrey and policyd-weight) that no rule of their daemon read as anything more.
+    Diagnostic(Level),
+
     /// A line that is understood and deliberately has no metric (warnings, statistics, ...).
     /// The name says which kind; it is what table tests check.
     Other(&'static str),
+}
+
+/// How serious a diagnostic line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    Warning,
+    Error,
+    Fatal,
+    Panic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,15 +5,13 @@
 //! [`pipeline::Pipeline::process_line`] is that path, shared by `serve` and `replay`.
 #![forbid(unsafe_code)]
 
-pub mod classify;
+pub mod reject_reason;
 pub mod cli;
 pub mod correlator;
 pub mod envelope;
 pub mod event;
 pub mod exposition;
-pub mod histogram;
 pub mod http;
-pub mod labels;
 pub mod metrics;
 pub mod parsers;
 pub mod pipeline;

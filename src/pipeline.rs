@@ -1,20 +1,25 @@
 //! The one way through: raw line -> envelope -> event -> correlator -> metrics.
-//! `pflog serve` and `pflog replay` both feed lines to [`Pipeline::process_line`].
+//!
+//! A line is first *staged* ([`Stager`]: its envelope, its program's daemon, its event, the
+//! reason class of a reject), which needs no shared state, then *recorded*
+//! ([`Pipeline::record`]: counted, correlated, turned into metrics), in log order.
+//! `pflog serve` does both for each line ([`Pipeline::process_line`]); `pflog replay` stages
+//! whole chunks on every core and records them in turn.
+
+mod programs;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use foldhash::fast::FixedState;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
-use crate::classify::Classifier;
 use crate::correlator::{Correlator, CorrelatorConfig, Observation, Session};
-use crate::envelope::{self, Clock, Micros, Program, YearState};
+use crate::envelope::{self, Clock, Micros, YearState};
 use crate::event::Event;
-use crate::metrics::{DEFAULT_LABEL_CAP, Metrics, Origin};
+use crate::metrics::{DEFAULT_LABEL_CAP, LineOutcome, Metrics};
 use crate::parsers::{self, Daemon};
+use crate::reject_reason::Classifier;
+use programs::{KnownPrograms, StagerPrograms};
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -41,9 +46,8 @@ impl Default for PipelineConfig {
 }
 
 /// A line as text: borrowed when it is valid UTF-8 (nearly always), else with U+FFFD for each
-/// invalid sequence. The same result as `String::from_utf8_lossy`, but the valid case is
-/// checked with simdutf8 (SIMD; `from_utf8_lossy`'s chunked scan was 15% of all instructions
-/// in `pflog replay`, and `str::from_utf8` still 5% of its time).
+/// invalid sequence. The same result as `String::from_utf8_lossy`, with the valid case checked
+/// by simdutf8 (`from_utf8_lossy`'s own check is far slower on the hot path).
 pub fn text_of(raw: &[u8]) -> Cow<'_, str> {
     match simdutf8::basic::from_utf8(raw) {
         Ok(text) => Cow::Borrowed(text),
@@ -60,40 +64,14 @@ pub enum LineResult {
     Unsupported(&'static str),
 }
 
-/// The stage of a line that needs no shared state: its envelope, its event and the reason of
-/// a reject. [`Pipeline::process_text`] runs it and then [`Pipeline::record`]; `pflog replay`
-/// runs it on other threads for whole chunks of lines (see [`Pipeline::stager`]) and hands the
-/// results to `record` in order.
+/// The stage of a line that needs no shared state. [`Pipeline::process_text`] runs it and then
+/// [`Pipeline::record`]; `pflog replay` runs copies of it on other threads for whole chunks of
+/// lines (see [`Pipeline::stager`]) and hands the results to `record` in order.
 #[derive(Clone)]
 pub struct Stager {
     clock: Clock,
     classifier: Arc<Classifier>,
-    /// Program name -> daemon and slot, bounded like the slots.
-    programs: Names<(Daemon, Option<u16>)>,
-    /// Shared by every copy of this stager.
-    slots: Arc<Slots>,
-}
-
-/// Program names numbered alike for every copy of a stager: a staged line carries its
-/// program's number, and recording finds what the program stands for by index. Looking the
-/// name up again while recording (hashing it, reading the line's text once more on the
-/// recording core) held up `Pipeline::record` more than anything else in it; without it, one
-/// CPU, 15 rounds: median 369 -> 348 ms (`benches/README.md`, "Sixth round"). At most
-/// [`MAX_PROGRAMS`] names of at most [`MAX_PROGRAM_BYTES`]; other names have no slot and take
-/// the uncached path.
-#[derive(Default)]
-struct Slots(Mutex<Names<u16>>);
-
-impl Slots {
-    /// The slot of `name`, numbered on its first use by any stager.
-    fn of(&self, name: &str) -> Option<u16> {
-        let mut names = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = names.get(name) {
-            return Some(slot);
-        }
-        let next = u16::try_from(names.len()).ok()?;
-        names.insert(name, next).then_some(next)
-    }
+    programs: StagerPrograms,
 }
 
 /// A line after [`Stager::stage`] (`None`: no syslog envelope could be read).
@@ -105,14 +83,12 @@ pub struct StagedLine<'a> {
     program: &'a str,
     pid: Option<u32>,
     daemon: Daemon,
-    /// The program's [`Slots`] number.
+    /// The program's number (see `programs`).
     slot: Option<u16>,
     /// What the message says (`None`: not understood).
     event: Option<Event<'a>>,
     /// Whether pflog follows the program (else its lines are ignored).
     followed: bool,
-    /// The reason of a reject event (else empty).
-    reason: &'static str,
 }
 
 impl Stager {
@@ -132,7 +108,7 @@ impl Stager {
             *out = None;
             return;
         };
-        let (daemon, slot) = self.program(line.program);
+        let (daemon, slot) = self.programs.resolve(line.program);
         let staged = out.insert(StagedLine {
             timestamp: line.timestamp,
             program: line.program,
@@ -141,22 +117,11 @@ impl Stager {
             slot,
             event: None,
             followed: false,
-            reason: "",
         });
         staged.followed = parsers::parse_into(daemon, line.message, &mut staged.event);
-        if let Some(Event::Reject(r)) = &staged.event {
-            staged.reason = self.classifier.reason(r);
+        if let Some(Event::Reject(r)) = &mut staged.event {
+            r.reason = self.classifier.reason(r);
         }
-    }
-
-    fn program(&mut self, program: &str) -> (Daemon, Option<u16>) {
-        if let Some(known) = self.programs.get(program) {
-            return known;
-        }
-        let (daemon, _) = parsers::classify(&Program::split(program));
-        let slot = self.slots.of(program);
-        self.programs.insert(program, (daemon, slot));
-        (daemon, slot)
     }
 
     /// The part of the clock's state that lines depend on (BSD timestamps' year).
@@ -170,105 +135,8 @@ pub struct Pipeline {
     correlator: Correlator,
     metrics: Metrics,
     observations: Vec<Observation>,
-    /// What each program of the log stands for, by its slot (see [`Slots`]), so that
-    /// splitting it, classifying it, interning its labels and finding its `pflog_lines_total`
-    /// counters happen once per name instead of once per line. Filled as lines are recorded;
-    /// lines of names without a slot take the uncached path.
-    known: Vec<Option<KnownProgram>>,
+    programs: KnownPrograms,
 }
-
-const MAX_PROGRAMS: usize = 256;
-const MAX_PROGRAM_BYTES: usize = 64;
-
-/// Program names with what each stands for: at most [`MAX_PROGRAMS`] names of at most
-/// [`MAX_PROGRAM_BYTES`]. A name of up to 16 bytes (`postfix/smtpd`, nearly all) is looked up
-/// as one integer and its length instead of being hashed and compared as a string, twice a
-/// line (stager and pipeline).
-#[derive(Clone)]
-struct Names<V> {
-    short: HashMap<(u128, u8), V, FixedState>,
-    long: HashMap<Box<str>, V, FixedState>,
-}
-
-impl<V> Default for Names<V> {
-    fn default() -> Self {
-        Names {
-            short: HashMap::with_hasher(FixedState::default()),
-            long: HashMap::with_hasher(FixedState::default()),
-        }
-    }
-}
-
-impl<V: Copy> Names<V> {
-    /// A name of up to 16 bytes as one integer and its length. The bytes are read as two
-    /// overlapping words (the first and the last 8, or 4, bytes), which together hold every
-    /// byte: no call to `memcpy` for a copy of variable length (1.4% of replay's samples in a
-    /// profile).
-    fn short_key(name: &str) -> Option<(u128, u8)> {
-        let b = name.as_bytes();
-        let word = |at: usize, n: usize| -> u64 {
-            let mut w = [0u8; 8];
-            w[..n].copy_from_slice(&b[at..at + n]);
-            u64::from_le_bytes(w)
-        };
-        let (first, last) = match b.len() {
-            0 => (0, 0),
-            1..=3 => (
-                u64::from(b[0]) | u64::from(b[b.len() / 2]) << 8,
-                u64::from(b[b.len() - 1]),
-            ),
-            4..=7 => (word(0, 4), word(b.len() - 4, 4)),
-            8..=16 => (word(0, 8), word(b.len() - 8, 8)),
-            _ => return None,
-        };
-        Some((u128::from(first) | u128::from(last) << 64, b.len() as u8))
-    }
-
-    fn get(&self, name: &str) -> Option<V> {
-        match Names::<V>::short_key(name) {
-            Some(key) => self.short.get(&key).copied(),
-            None => self.long.get(name).copied(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.short.len() + self.long.len()
-    }
-
-    /// Remembers `name` unless it is too long or the table is full; says whether it did.
-    fn insert(&mut self, name: &str, value: V) -> bool {
-        if name.len() > MAX_PROGRAM_BYTES || self.len() >= MAX_PROGRAMS {
-            return false;
-        }
-        match Names::<V>::short_key(name) {
-            Some(key) => self.short.insert(key, value),
-            None => self.long.insert(name.into(), value),
-        };
-        true
-    }
-}
-
-struct KnownProgram {
-    /// The `program` label of `pflog_lines_total`.
-    label: &'static str,
-    /// Its instance and service labels, interned on its first line that is an event (as
-    /// before: lines of other programs never take up room under the label caps), and kept
-    /// only when both were within their caps (asking again would count an overflow again).
-    origin: Option<Origin>,
-    /// `pflog_lines_total{program=label, result=RESULTS[i]}`, created on first use.
-    lines: [Option<Counter>; 3],
-}
-
-/// What the program remembered at `known` stands for (a function of the list alone, so that
-/// the metrics stay free to borrow meanwhile).
-fn known_at(list: &mut [Option<KnownProgram>], known: Option<usize>) -> Option<&mut KnownProgram> {
-    list.get_mut(known?)?.as_mut()
-}
-
-const PARSED: usize = 0;
-const UNSUPPORTED: usize = 1;
-const IGNORED: usize = 2;
-const RESULTS: [&str; 3] = ["parsed", "unsupported", "ignored"];
 
 impl Pipeline {
     /// Builds the pipeline and registers its metric families in `registry`.
@@ -281,13 +149,12 @@ impl Pipeline {
             stager: Stager {
                 clock,
                 classifier: Arc::new(Classifier::new(&config.reject_rules)?),
-                programs: Names::default(),
-                slots: Arc::default(),
+                programs: StagerPrograms::default(),
             },
             correlator: Correlator::new(config.correlator),
             metrics: Metrics::new(registry, config.label_cap),
             observations: Vec::with_capacity(8),
-            known: Vec::new(),
+            programs: KnownPrograms::default(),
         })
     }
 
@@ -327,55 +194,6 @@ impl Pipeline {
         envelope::parse(text.trim_end(), &mut self.stager.clock).map(|l| l.timestamp)
     }
 
-    /// The `program` label of `program`, and where it is remembered (`None`: not remembered).
-    fn program(&mut self, program: &str, slot: Option<u16>) -> (&'static str, Option<usize>) {
-        let Some(i) = slot.map(usize::from) else {
-            return (parsers::classify(&Program::split(program)).1, None);
-        };
-        if i >= self.known.len() {
-            self.known.resize_with(i + 1, || None);
-        }
-        let known = self.known[i].get_or_insert_with(|| KnownProgram {
-            label: parsers::classify(&Program::split(program)).1,
-            origin: None,
-            lines: [None, None, None],
-        });
-        (known.label, Some(i))
-    }
-
-    /// The instance and service labels of `program`.
-    fn origin(&mut self, known: Option<usize>, program: &str) -> Origin {
-        if let Some(origin) = known_at(&mut self.known, known).and_then(|k| k.origin) {
-            return origin;
-        }
-        let split = Program::split(program);
-        let (origin, within_caps) = self.metrics.origin_checked(split.instance, split.service);
-        if let Some(k) = known_at(&mut self.known, known)
-            && within_caps
-        {
-            k.origin = Some(origin);
-        }
-        origin
-    }
-
-    /// Counts a line in `pflog_lines_total`.
-    fn count_line(&mut self, known: Option<usize>, label: &'static str, result: usize) {
-        let Some(k) = known_at(&mut self.known, known) else {
-            self.metrics.count_line(label, RESULTS[result]);
-            return;
-        };
-        match &mut k.lines[result] {
-            Some(counter) => {
-                counter.inc();
-            }
-            slot @ None => {
-                let counter = self.metrics.line_counter(label, RESULTS[result]);
-                counter.inc();
-                *slot = Some(counter);
-            }
-        }
-    }
-
     /// Processes one line (without or with its trailing newline). Never panics on any input.
     pub fn process_line(&mut self, raw: &[u8]) -> LineResult {
         self.process_text(&text_of(raw))
@@ -392,44 +210,42 @@ impl Pipeline {
     /// this pipeline's stager or by a copy whose year state matched (see
     /// [`Pipeline::year_state`]).
     pub fn record(&mut self, staged: &Staged<'_>) -> LineResult {
+        let metrics = &mut self.metrics;
         let Some(line) = staged else {
-            self.metrics.count_line("other", "unsupported");
+            metrics.count_line("other", LineOutcome::Unsupported);
             return LineResult::Unsupported("other");
         };
-        self.metrics.log_timestamp(line.timestamp);
-        let (label, known) = self.program(line.program, line.slot);
-        match &line.event {
-            Some(event) => {
-                self.count_line(known, label, PARSED);
-                let origin = self.origin(known, line.program);
-                self.metrics.record_event(origin, event, line.reason);
-                let session = match (line.daemon, line.pid) {
-                    (Daemon::Postscreen, _) => Session::Plaintext,
-                    (_, Some(pid)) => Session::Pid(pid),
-                    (_, None) => Session::Unknown,
-                };
-                self.correlator.handle(
-                    line.timestamp,
-                    origin.instance,
-                    session,
-                    event,
-                    &mut self.observations,
-                );
-                for obs in self.observations.drain(..) {
-                    self.metrics.record_observation(&obs);
-                }
-                self.metrics.set_tracked(self.correlator.tracked());
-                LineResult::Parsed(label)
-            }
-            None if line.followed => {
-                self.count_line(known, label, UNSUPPORTED);
-                LineResult::Unsupported(label)
-            }
-            None => {
-                self.count_line(known, label, IGNORED);
-                LineResult::Ignored(label)
-            }
+        metrics.log_timestamp(line.timestamp);
+        let program = self.programs.resolve(line.program, line.slot);
+        let Some(event) = &line.event else {
+            return if line.followed {
+                program.count(metrics, LineOutcome::Unsupported);
+                LineResult::Unsupported(program.label)
+            } else {
+                program.count(metrics, LineOutcome::Ignored);
+                LineResult::Ignored(program.label)
+            };
+        };
+        program.count(metrics, LineOutcome::Parsed);
+        let origin = program.origin(metrics, line.program);
+        metrics.record_event(origin, event);
+        let session = match (line.daemon, line.pid) {
+            (Daemon::Postscreen, _) => Session::Plaintext,
+            (_, Some(pid)) => Session::Pid(pid),
+            (_, None) => Session::Unknown,
+        };
+        self.correlator.handle(
+            line.timestamp,
+            program.instance,
+            session,
+            event,
+            &mut self.observations,
+        );
+        for obs in self.observations.drain(..) {
+            metrics.record_observation(origin, &obs);
         }
+        metrics.set_tracked(self.correlator.tracked());
+        LineResult::Parsed(program.label)
     }
 }
 
@@ -466,75 +282,10 @@ mod tests {
             proptest::prop_assert_eq!(text_of(&raw), String::from_utf8_lossy(&raw));
         }
 
-        /// Two names have the same short key only when they are the same name: the key is the
-        /// names' bytes, not a hash of them. `b` is `a` with one byte changed (anywhere: the
-        /// middle, either end) and `a` cut short by one byte.
-        #[test]
-        fn short_keys_tell_names_apart(
-            a in proptest::collection::vec(b'a'..=b'c', 1..=17),
-            at in 0usize..17,
-            byte in b'a'..=b'c',
-        ) {
-            let mut b = a.clone();
-            let i = at % b.len();
-            b[i] = byte;
-            let cut = &a[..a.len() - 1];
-            let key = |name: &[u8]| Names::<()>::short_key(std::str::from_utf8(name).unwrap());
-            proptest::prop_assert_eq!(key(&a).is_some(), a.len() <= 16);
-            if a.len() <= 16 {
-                proptest::prop_assert_eq!(key(&a) == key(&b), a == b, "{:?} {:?}", a, b);
-                proptest::prop_assert_ne!(key(&a), key(cut));
-            }
-        }
-
         #[test]
         fn text_of_valid_text(text in "\\PC{0,80}") {
             proptest::prop_assert_eq!(text_of(text.as_bytes()), Cow::Borrowed(text.as_str()));
         }
-    }
-
-    /// Names that differ only in trailing NUL bytes or past 16 bytes stay apart; the table
-    /// keeps no name that is too long, nor more than it may.
-    #[test]
-    fn program_names_are_told_apart_and_bounded() {
-        let mut names = Names::default();
-        let sixteen = "postfix-out/smtp";
-        let seventeen = "postfix-out/smtpd";
-        let apart = ["ab", "ab\0", "ab\0\0", "", sixteen, seventeen];
-        for (i, name) in apart.iter().enumerate() {
-            assert!(names.insert(name, i), "{name:?}");
-        }
-        for (i, name) in apart.iter().enumerate() {
-            assert_eq!(names.get(name), Some(i), "{name:?}");
-        }
-        assert_eq!(names.get("ab\0\0\0"), None);
-        assert_eq!(names.get("postfix-out/smtpe"), None);
-        assert!(!names.insert(&"x".repeat(MAX_PROGRAM_BYTES + 1), 9));
-        for i in 6..MAX_PROGRAMS {
-            assert!(names.insert(&format!("p{i}"), i));
-        }
-        assert!(!names.insert("one too many", 0));
-        assert_eq!(names.get("one too many"), None);
-        assert_eq!(names.get("p255"), Some(255));
-    }
-
-    /// Every copy of a stager numbers a program alike, whichever saw it first; names past the
-    /// bound get no number.
-    #[test]
-    fn copies_of_a_stager_number_programs_alike() {
-        let pipeline = Pipeline::new(PipelineConfig::default(), &mut Registry::default()).unwrap();
-        let (mut a, mut b) = (pipeline.stager(), pipeline.stager());
-        let smtpd = a.program("postfix/smtpd");
-        let qmgr = b.program("postfix/qmgr");
-        assert_eq!(b.program("postfix/smtpd"), smtpd);
-        assert_eq!(a.program("postfix/qmgr"), qmgr);
-        assert!(smtpd.1.is_some() && qmgr.1.is_some() && smtpd.1 != qmgr.1);
-        for i in 2..MAX_PROGRAMS {
-            assert!(a.program(&format!("p{i}")).1.is_some());
-        }
-        assert_eq!(b.program("one too many").1, None);
-        assert_eq!(b.program("p255"), a.program("p255"));
-        assert_eq!(pipeline.stager().program("postfix/smtpd"), smtpd);
     }
 
     /// Remembering programs changes nothing: labels of ignored programs never take up room
@@ -568,5 +319,21 @@ mod tests {
             !out.contains(r#"program="smtpd",result="ignored""#),
             "{out}"
         );
+    }
+
+    /// Two instances whose labels overflowed into `other` are still two instances to the
+    /// correlator: `postfix-c` removing its queue ID does not end `postfix-b`'s message of the
+    /// same ID (it did when the correlator keyed messages by the capped label: end to end 0).
+    #[test]
+    fn instances_past_the_label_cap_stay_apart() {
+        let lines = [
+            "Nov 23 00:00:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]",
+            "Nov 23 00:00:01 mx postfix-b/qmgr[2]: 4A1B2C3D4E: from=<s@x>, size=100, nrcpt=1 (queue active)",
+            "Nov 23 00:00:02 mx postfix-c/qmgr[3]: 4A1B2C3D4E: removed",
+            "Nov 23 00:00:11 mx postfix-b/smtp[4]: 4A1B2C3D4E: to=<u@y>, relay=r[192.0.2.2]:25, delay=10, delays=0/0/0/10, dsn=2.0.0, status=sent (250 ok)",
+        ];
+        let out = run(1, &lines);
+        let e2e = r#"postfix_message_end_to_end_seconds_sum{postfix_instance="other",outcome="delivered"}"#;
+        assert_eq!(value(&out, e2e).as_deref(), Some("10.0"), "{out}");
     }
 }

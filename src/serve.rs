@@ -210,7 +210,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 
     let alive = Arc::new(AtomicBool::new(true));
     for s in &sources {
-        pipeline.metrics().register_source(&s.name);
+        pipeline.metrics().sources().register(&s.name);
     }
     let ingest = {
         let alive = alive.clone();
@@ -377,10 +377,10 @@ fn ingest_one(
             }
         }
         SourceMsg::Rotated { source } | SourceMsg::Truncated { source } => {
-            pipeline.metrics().source_rotated(&sources[source].name);
+            pipeline.metrics().sources().rotated(&sources[source].name);
         }
         SourceMsg::LineTooLong { source } => {
-            pipeline.metrics().source_long_line(&sources[source].name);
+            pipeline.metrics().sources().long_line(&sources[source].name);
         }
         SourceMsg::Waiting { source } => {
             let s = &mut sources[source];
@@ -391,7 +391,7 @@ fn ingest_one(
         }
         SourceMsg::Error { source, message } => {
             let s = &mut sources[source];
-            pipeline.metrics().source_error(&s.name);
+            pipeline.metrics().sources().error(&s.name);
             if s.last_error.as_deref() != Some(message.as_str()) {
                 eprintln!("pflog: {}: {message}", s.name);
                 s.last_error = Some(message);

@@ -102,6 +102,7 @@ fn content_check<'a>(queue_id: &'a str, kind: RejectKind, action: &'a str) -> Op
         from,
         to,
         helo,
+        reason: crate::event::RejectReason::Other,
     })
 }
 
@@ -206,6 +207,7 @@ mod tests {
                 from: Some("a@b"),
                 to: Some("c@d"),
                 helo: Some("x"),
+                reason: crate::event::RejectReason::Other,
             })
         };
         let cases = [
@@ -265,6 +267,7 @@ mod tests {
                 from: Some("user@example.com"),
                 to: Some("user@example.com"),
                 helo: Some("example.com"),
+                reason: crate::event::RejectReason::Other,
             })
         );
     }
@@ -283,6 +286,7 @@ mod tests {
                 from,
                 to,
                 helo,
+                reason: crate::event::RejectReason::Other,
             })
         };
         let smtp = (Some("a@b"), Some("c@d"), Some("x"));
@@ -475,6 +479,7 @@ mod tests {
                     from: Some("sender@sender.test"),
                     to: Some("alice@vmail.test"),
                     helo: Some("mail.sender.test"),
+                    reason: crate::event::RejectReason::Other,
                 }),
             ),
             (
@@ -494,7 +499,7 @@ mod tests {
             ),
             (
                 "Nov 24 00:32:43 mail postfix/cleanup[19509]: warning: DF83398CA5E: queue file size limit exceeded",
-                Event::Other("warning"),
+                Event::Diagnostic(crate::event::Level::Warning),
             ),
         ];
         assert_events(Daemon::Cleanup, &cases);

@@ -433,6 +433,7 @@ pub fn smtp_reject<'a>(queue_id: Option<&'a str>, rest: &'a str) -> Option<Rejec
         from,
         to,
         helo,
+        reason: crate::event::RejectReason::Other,
     })
 }
 

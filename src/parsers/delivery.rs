@@ -970,7 +970,7 @@ mod tests {
                 "status_record_failed",
             ),
         ] {
-            assert_eq!(parse(message), Some(Event::Other(kind)), "{message}");
+            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
         }
     }
 
@@ -984,143 +984,9 @@ mod tests {
         ] {
             assert_eq!(
                 crate::parsers::parse(Daemon::Delivery, message),
-                Parsed::Event(Event::Other("warning")),
+                Parsed::Event(Event::Diagnostic(crate::event::Level::Warning)),
                 "{message}"
             );
-        }
-    }
-}
-
-/// Every corpus line of the daemons parsed in this branch (qmgr, pickup, bounce, postsuper,
-/// delivery agents, postgrey, policyd-weight, rspamd) must be understood.
-#[cfg(test)]
-mod corpus {
-    use crate::envelope::{self, Clock, Program};
-    use crate::parsers::{self, Daemon, Parsed};
-
-    const CORPUS: &[(&str, &str)] = &[
-        (
-            "postfix-exporter__hsn723-test-go.log",
-            include_str!("../../fixtures/corpus/postfix-exporter__hsn723-test-go.log"),
-        ),
-        (
-            "postfix-exporter__digineo-mail.log",
-            include_str!("../../fixtures/corpus/postfix-exporter__digineo-mail.log"),
-        ),
-        (
-            "makinen-exporter__mail.log",
-            include_str!("../../fixtures/corpus/makinen-exporter__mail.log"),
-        ),
-        (
-            "rspamd-docs__file-log.log",
-            include_str!("../../fixtures/corpus/rspamd-docs__file-log.log"),
-        ),
-    ];
-
-    /// Lines that are deliberately not Postfix output.
-    const KNOWN_UNSUPPORTED: &[&str] = &[
-        // sergeymakinen/postfix_exporter: placeholder messages testing the unsupported path.
-        "Jan 1 00:00:00 hostname postfix/lmtp[12345]: Unsupported",
-        "Jan 1 00:00:00 hostname postfix/smtp[12345]: Unsupported",
-        "Jan 1 00:00:00 hostname postfix/qmgr[12345]: Unsupported",
-        // sergeymakinen/postfix_exporter: a service name Postfix does not have, with no message.
-        "Jan 1 00:00:00 hostname postfix/unknown[12345]: foo",
-        // sergeymakinen/postfix_exporter: delivery lines whose `to=<...>` was removed on purpose.
-        "Jan 1 00:00:00 hostname postfix/smtp[12345]: 123456789AB: user@example.com, relay=example.com[123.45.67.89]:25, delay=2, delays=2/2/2/2, dsn=1.2.3, status=deferred (host example.com[123.45.67.89] said: 123-1.2.3 The recipient's inbox is out of storage space. Please direct the 123-1.2.3 recipient to 123 1.2.3  https://support.google.com/mail/?p=OverQuotaTemp 000-0000000000000000000000000000000000000000000.000 - gsmtp (in reply to RCPT TO command))",
-        "Jan 1 00:00:00 hostname postfix/smtp[12345]: 123456789AB: user@example.com, relay=example.com[123.45.67.89]:25, delay=2, delays=2/2/2/2, dsn=1.2.3, status=deferred (host example.com[123.45.67.89] said: 12 Malformed (in reply to RCPT TO command))",
-    ];
-
-    fn ours(daemon: Daemon) -> bool {
-        matches!(
-            daemon,
-            Daemon::Qmgr
-                | Daemon::Pickup
-                | Daemon::Bounce
-                | Daemon::Postsuper
-                | Daemon::Delivery
-                | Daemon::Postgrey
-                | Daemon::PolicydWeight
-                | Daemon::Rspamd
-        )
-    }
-
-    #[test]
-    fn corpus_lines_are_understood() {
-        let mut clock = Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0);
-        let mut checked = 0;
-        let mut unexpected = Vec::new();
-        for (file, text) in CORPUS {
-            for line in text.lines() {
-                let Some(log) = envelope::parse(line, &mut clock) else {
-                    continue;
-                };
-                let (daemon, _) = parsers::classify(&Program::split(log.program));
-                if !ours(daemon) {
-                    continue;
-                }
-                checked += 1;
-                let parsed = parsers::parse(daemon, log.message);
-                let allowed = KNOWN_UNSUPPORTED.contains(&line);
-                match (parsed, allowed) {
-                    (Parsed::Unsupported, false) => unexpected.push(format!("{file}: {line}")),
-                    (Parsed::Event(e), true) => {
-                        unexpected.push(format!("{file}: now understood ({e:?}): {line}"))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        assert!(checked > 100, "only {checked} lines checked");
-        assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
-    }
-
-    const DAEMONS: [Daemon; 8] = [
-        Daemon::Qmgr,
-        Daemon::Pickup,
-        Daemon::Bounce,
-        Daemon::Postsuper,
-        Daemon::Delivery,
-        Daemon::Postgrey,
-        Daemon::PolicydWeight,
-        Daemon::Rspamd,
-    ];
-
-    /// Syslog daemons cut long lines anywhere: no prefix of a real message may panic a parser.
-    #[test]
-    fn truncated_messages_do_not_panic() {
-        let mut clock = Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0);
-        for (_, text) in CORPUS {
-            for line in text.lines() {
-                let Some(log) = envelope::parse(line, &mut clock) else {
-                    continue;
-                };
-                let m = log.message;
-                for (cut, _) in m.char_indices().chain([(m.len(), ' ')]) {
-                    for daemon in DAEMONS {
-                        let _ = parsers::parse(daemon, &m[..cut]);
-                    }
-                }
-            }
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn arbitrary_text_after_known_prefixes_does_not_panic(
-            prefix in proptest::sample::select(vec![
-                "", "4A1B2C3D4E: ", "4A1B2C3D4E: to=<", "4A1B2C3D4E: to=<a@b>, relay=",
-                "4A1B2C3D4E: to=<a@b>, relay=x, status=", "4A1B2C3D4E: from=<",
-                "4A1B2C3D4E: uid=0 from=<", "4A1B2C3D4E: host ", "connect to ",
-                "Verified TLS connection established to ", "action=", "4A1B2C3D4E: action=",
-                "decided action=", "weighted check: ", "<a1b2c3>; proxy; rspamd_task_write_log: ",
-                "<a1b2c3>; proxy; rspamd_task_write_log: id: <", "<",
-            ]),
-            rest in "[ -~\u{e9}\u{4e2d}]{0,80}",
-        ) {
-            let message = format!("{prefix}{rest}");
-            for daemon in DAEMONS {
-                let _ = parsers::parse(daemon, &message);
-            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Lines of Postfix programs that carry nothing to count, and the diagnostics every Postfix
 //! program writes (`warning:`, `error:`, `fatal:`, `panic:`).
 
-use crate::event::Event;
+use crate::event::{Event, Level};
 use crate::scan::Scan;
 
 /// master, anvil, scache, postfix-script, ...: every line is understood as `Other`.
@@ -26,11 +26,11 @@ fn misc_kind(message: &str) -> &'static str {
 /// `warning: ...` and its siblings, in any Postfix program.
 pub fn diagnostic(message: &str) -> Option<Event<'_>> {
     let level = message.split_once_fast(": ").map(|(l, _)| l)?;
-    Some(Event::Other(match level {
-        "warning" => "warning",
-        "error" => "error",
-        "fatal" => "fatal",
-        "panic" => "panic",
+    Some(Event::Diagnostic(match level {
+        "warning" => Level::Warning,
+        "error" => Level::Error,
+        "fatal" => Level::Fatal,
+        "panic" => Level::Panic,
         _ => return None,
     }))
 }

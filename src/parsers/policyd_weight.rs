@@ -8,7 +8,7 @@
 //!
 //! Messages below `info` are written as `LEVEL: text`; the rest is daemon chatter.
 
-use crate::event::Event;
+use crate::event::{Event, Level};
 use crate::parsers::common::number;
 use crate::scan::Scan;
 
@@ -21,7 +21,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
         let rate = number(rest[at + "rate: ".len()..].trim_end())?;
         return Some(Event::PolicydWeightScore { rate });
     }
-    Some(Event::Other(chatter_kind(message)))
+    Some(chatter(message))
 }
 
 fn decision(rest: &str) -> Option<Event<'_>> {
@@ -49,18 +49,19 @@ fn decision(rest: &str) -> Option<Event<'_>> {
     })
 }
 
-fn chatter_kind(message: &str) -> &'static str {
+/// Lines that are not verdicts: diagnostics, or known chatter with nothing to count.
+fn chatter(message: &str) -> Event<'_> {
     if message.starts_with("warning: ") {
-        "warning"
+        Event::Diagnostic(Level::Warning)
     } else if message.starts_with("err: ") {
-        "error"
+        Event::Diagnostic(Level::Error)
     } else if message.starts_with("debug: ") {
-        "debug"
+        Event::Other("debug")
     } else if message.starts_with("cache") {
-        "cache"
+        Event::Other("cache")
     } else {
         // Start, `child: spawned`, `master: child N exited`, ...
-        "info"
+        Event::Other("info")
     }
 }
 
@@ -202,7 +203,7 @@ mod tests {
             ("warning: child: err: Connection reset by peer", "warning"),
             ("err: init: cannot bind", "error"),
         ] {
-            assert_eq!(parse(message), Some(Event::Other(kind)), "{message}");
+            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
         }
     }
 

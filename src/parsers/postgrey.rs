@@ -6,7 +6,7 @@
 //! are split at `, key=`, not at spaces. Everything else postgrey and Net::Server write is
 //! daemon chatter.
 
-use crate::event::{Event, PostgreyAction};
+use crate::event::{Event, Level, PostgreyAction, PostgreyVerdict};
 use crate::parsers::common::{number, split_queue_id};
 use crate::scan::Scan;
 
@@ -18,7 +18,7 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
     if let Some(fields) = body.strip_prefix("action=") {
         return action(queue_id, fields).map(Event::Postgrey);
     }
-    Some(Event::Other(chatter_kind(message)))
+    Some(chatter(message))
 }
 
 fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyAction<'a>> {
@@ -31,7 +31,7 @@ fn action<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<PostgreyActi
     }
     let mut a = PostgreyAction {
         queue_id,
-        action,
+        action: PostgreyVerdict::from_text(action),
         reason: "",
         delay: None,
         client_name: None,
@@ -96,18 +96,19 @@ fn host_address(value: &str) -> &str {
         .unwrap_or(value)
 }
 
-fn chatter_kind(message: &str) -> &'static str {
+/// Lines that are not verdicts: diagnostics, or known chatter with nothing to count.
+fn chatter(message: &str) -> Event<'_> {
     if message.starts_with("cleaning ") || message.starts_with("rm ") {
-        "maintenance"
+        Event::Other("maintenance")
     } else if message.starts_with("whitelisted: ") {
-        "auto_whitelisted"
+        Event::Other("auto_whitelisted")
     } else if message.starts_with("WARNING: ") {
-        "warning"
+        Event::Diagnostic(Level::Warning)
     } else if message.starts_with("FATAL: ") {
-        "fatal"
+        Event::Diagnostic(Level::Fatal)
     } else {
         // Start, stop, binding, uid/gid changes, whitelist reloads, ...
-        "info"
+        Event::Other("info")
     }
 }
 
@@ -143,7 +144,7 @@ mod tests {
                 "action=greylist, reason=new, client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
                 PostgreyAction {
                     queue_id: None,
-                    action: "greylist",
+                    action: PostgreyVerdict::Greylist,
                     reason: "new",
                     delay: None,
                     client_name: Some("localhost"),
@@ -156,7 +157,7 @@ mod tests {
                 "action=greylist, reason=early-retry (3s missing), client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
                 PostgreyAction {
                     queue_id: None,
-                    action: "greylist",
+                    action: PostgreyVerdict::Greylist,
                     reason: "early-retry (3s missing)",
                     delay: None,
                     client_name: Some("localhost"),
@@ -169,7 +170,7 @@ mod tests {
                 "action=pass, reason=triplet found, delay=7, client_name=localhost, client_address=127.0.0.1, sender=sender@sender.test, recipient=grey@vmail.test",
                 PostgreyAction {
                     queue_id: None,
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "triplet found",
                     delay: Some(7.0),
                     client_name: Some("localhost"),
@@ -182,7 +183,7 @@ mod tests {
                 "action=greylist, reason=new, client_name=mail.example.com, client_address=192.0.2.10/32, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "greylist",
+                    action: PostgreyVerdict::Greylist,
                     reason: "new",
                     delay: None,
                     client_name: Some("mail.example.com"),
@@ -195,7 +196,7 @@ mod tests {
                 "action=greylist, reason=early-retry (292s missing), client_name=unknown, client_address=2001:db8::25/64, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "greylist",
+                    action: PostgreyVerdict::Greylist,
                     reason: "early-retry (292s missing)",
                     delay: None,
                     client_name: Some("unknown"),
@@ -208,7 +209,7 @@ mod tests {
                 "action=pass, reason=triplet found, delay=312, client_name=mail.example.com, client_address=192.0.2.10, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "triplet found",
                     delay: Some(312.0),
                     client_name: Some("mail.example.com"),
@@ -221,7 +222,7 @@ mod tests {
                 "4A1B2C3D4E: action=pass, reason=triplet found, client_name=mail.example.com, client_address=192.0.2.10, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: Some("4A1B2C3D4E"),
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "triplet found",
                     delay: None,
                     client_name: Some("mail.example.com"),
@@ -235,7 +236,7 @@ mod tests {
                 "action=pass, reason=client whitelist, client_name=mx.google.com, client_address=209.85.220.41, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "client whitelist",
                     delay: None,
                     client_name: Some("mx.google.com"),
@@ -248,7 +249,7 @@ mod tests {
                 "action=pass, reason=recipient whitelist, client_name=unknown, client_address=198.51.100.7, sender=x@example.net, recipient=postmaster@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "recipient whitelist",
                     delay: None,
                     client_name: Some("unknown"),
@@ -261,7 +262,7 @@ mod tests {
                 "action=pass, reason=client AWL, client_name=mail.example.com, client_address=192.0.2.10, sender=alice@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "pass",
+                    action: PostgreyVerdict::Pass,
                     reason: "client AWL",
                     delay: None,
                     client_name: Some("mail.example.com"),
@@ -275,7 +276,7 @@ mod tests {
                 "action=greylist, reason=new, client_address=192.0.2.10, sender=\"a, b\"@example.com, recipient=bob@example.org",
                 PostgreyAction {
                     queue_id: None,
-                    action: "greylist",
+                    action: PostgreyVerdict::Greylist,
                     reason: "new",
                     delay: None,
                     client_name: None,
@@ -331,7 +332,7 @@ mod tests {
                 "fatal",
             ),
         ] {
-            assert_eq!(parse(message), Some(Event::Other(kind)), "{message}");
+            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
         }
     }
 

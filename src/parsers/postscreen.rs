@@ -168,6 +168,7 @@ fn reject(rest: &str) -> Option<Reject<'_>> {
                 from: None,
                 to: None,
                 helo: None,
+                reason: crate::event::RejectReason::Other,
             });
         }
     }
@@ -303,6 +304,7 @@ mod tests {
                 from,
                 to,
                 helo,
+                reason: crate::event::RejectReason::Other,
             })
         };
         let connect = |text| {
@@ -317,6 +319,7 @@ mod tests {
                 from: None,
                 to: None,
                 helo: None,
+                reason: crate::event::RejectReason::Other,
             })
         };
         let cases = [

@@ -163,7 +163,7 @@ mod tests {
         ] {
             assert_eq!(
                 crate::parsers::parse(Daemon::Qmgr, message),
-                Parsed::Event(Event::Other("warning")),
+                Parsed::Event(Event::Diagnostic(crate::event::Level::Warning)),
                 "{message}"
             );
         }

@@ -7,7 +7,7 @@
 //! where `qid`, `ip`, `user` and `from` appear only when known, and rspamd 1.x wrote
 //! `time: 978.464ms real, 15.045ms virtual`. Every other rspamd line is daemon chatter.
 
-use crate::event::{Event, RspamdTask};
+use crate::event::{Event, RspamdAction, RspamdTask};
 use crate::parsers::common::number;
 use crate::scan::{Scan, find_byte, find_byte2};
 
@@ -49,7 +49,8 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
     let mut task = RspamdTask {
         queue_id: None,
         message_id: None,
-        action: "",
+        action: RspamdAction::Other,
+        action_text: "",
         score: 0.0,
         required_score: None,
         scan_seconds: None,
@@ -92,7 +93,8 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
         Some((score, required)) => (score, number(required)),
         None => (scores, None),
     };
-    task.action = action;
+    task.action = RspamdAction::from_text(action);
+    task.action_text = action;
     task.score = number(score)?;
     task.required_score = required;
     // Symbol options (`SYM(1.0){text}`) are free text: look for the time only after the block.
@@ -163,7 +165,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("2083498C3B3"),
                     message_id: Some("pflog-e2e-m01-plain@sender.test"),
-                    action: "no action",
+                    action: RspamdAction::NoAction,
+                    action_text: "no action",
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(60.873 / 1000.0),
@@ -174,7 +177,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("AE87798C675"),
                     message_id: Some("pflog-e2e-m10-gtube@sender.test"),
-                    action: "reject",
+                    action: RspamdAction::Reject,
+                    action_text: "reject",
                     score: 15.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(0.309 / 1000.0),
@@ -185,7 +189,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("5029C98CAB2"),
                     message_id: Some("pflog-e2e-m20-deferred@sender.test"),
-                    action: "no action",
+                    action: RspamdAction::NoAction,
+                    action_text: "no action",
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(1.359 / 1000.0),
@@ -197,7 +202,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("D4CFE300135"),
                     message_id: Some("201603181414.u2IEEfKL062480@repo.freebsd.org"),
-                    action: "no action",
+                    action: RspamdAction::NoAction,
+                    action_text: "no action",
                     score: -2.11,
                     required_score: Some(15.0),
                     scan_seconds: Some(538.803 / 1000.0),
@@ -208,7 +214,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("xxx"),
                     message_id: Some("xxx@xxx.com"),
-                    action: "soft reject",
+                    action: RspamdAction::SoftReject,
+                    action_text: "soft reject",
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(978.464 / 1000.0),
@@ -220,7 +227,8 @@ mod tests {
                 RspamdTask {
                     queue_id: None,
                     message_id: Some("xxxx"),
-                    action: "reject",
+                    action: RspamdAction::Reject,
+                    action_text: "reject",
                     score: 100500.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(1.0 / 1000.0),
@@ -232,7 +240,8 @@ mod tests {
                 RspamdTask {
                     queue_id: Some("4A1B2C3D4E"),
                     message_id: Some("20261123123456.ABC@example.com"),
-                    action: "add header",
+                    action: RspamdAction::AddHeader,
+                    action_text: "add header",
                     score: 7.2,
                     required_score: Some(15.0),
                     scan_seconds: Some(123.456 / 1000.0),
@@ -243,7 +252,8 @@ mod tests {
                 RspamdTask {
                     queue_id: None,
                     message_id: None,
-                    action: "greylist",
+                    action: RspamdAction::Greylist,
+                    action_text: "greylist",
                     score: 4.5,
                     required_score: Some(15.0),
                     scan_seconds: Some(2076.05 / 1000.0),
@@ -257,7 +267,8 @@ mod tests {
                     message_id: Some(
                         "a, qid: EVIL (default: F (no action): [0/1] [x]), time: 9s@c",
                     ),
-                    action: "rewrite subject",
+                    action: RspamdAction::RewriteSubject,
+                    action_text: "rewrite subject",
                     score: 9.3,
                     required_score: Some(15.0),
                     scan_seconds: Some(45.5 / 1000.0),
@@ -327,7 +338,7 @@ mod tests {
                 "proxy",
             ),
         ] {
-            assert_eq!(parse(message), Some(Event::Other(kind)), "{message}");
+            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
         }
     }
 

@@ -2,14 +2,14 @@
 //! dispatch and its parser, and the table checks the daemon test modules share.
 
 use crate::envelope::{self, Clock, Program};
-use crate::event::Event;
-use crate::parsers::{self, Daemon, Parsed, classify};
+use crate::event::{Event, Level};
+use crate::parsers::{self, Daemon, Parsed, daemon_of};
 
 /// Runs a whole syslog line through the envelope, the daemon dispatch and its parser.
 pub(crate) fn parsed(line: &str) -> (Daemon, Parsed<'_>) {
     let mut clock = Clock::new(Some(2024), (2024, 12)).with_fixed_offset(0);
     let envelope = envelope::parse(line, &mut clock).unwrap_or_else(|| panic!("envelope: {line}"));
-    let (daemon, _) = classify(&Program::split(envelope.program));
+    let (daemon, _) = daemon_of(&Program::split(envelope.program));
     (daemon, parsers::parse(daemon, envelope.message))
 }
 
@@ -28,10 +28,22 @@ pub(crate) fn assert_events(daemon: Daemon, cases: &[(&str, Event<'_>)]) {
     }
 }
 
-/// Each line gives `Event::Other(kind)` under `daemon`'s parser.
+/// The event a table's `kind` names: a diagnostic by its level (`warning`, `error`, `fatal`,
+/// `panic`), else `Event::Other(kind)`.
+pub(crate) fn kind_event(kind: &'static str) -> Event<'static> {
+    match kind {
+        "warning" => Event::Diagnostic(Level::Warning),
+        "error" => Event::Diagnostic(Level::Error),
+        "fatal" => Event::Diagnostic(Level::Fatal),
+        "panic" => Event::Diagnostic(Level::Panic),
+        _ => Event::Other(kind),
+    }
+}
+
+/// Each line gives the event of its `kind` ([`kind_event`]) under `daemon`'s parser.
 pub(crate) fn assert_others(daemon: Daemon, cases: &[(&str, &'static str)]) {
     for &(line, kind) in cases {
-        assert_eq!(event_of(daemon, line), Event::Other(kind), "{line}");
+        assert_eq!(event_of(daemon, line), kind_event(kind), "{line}");
     }
 }
 

@@ -9,61 +9,100 @@ use regex::RegexSet;
 
 use crate::event::{Reject, RejectKind};
 
-/// Every reason a reject may be classified as; a user rule must name one of these.
-pub const REASONS: &[&str] = &[
-    "greylist",
-    "rbl",
-    "unknown_recipient",
-    "relay_denied",
-    "helo",
-    "sender",
-    "client",
-    "spf",
-    "policy",
-    "milter",
-    "size",
-    "rate_limit",
-    "tls_required",
-    "header_body_check",
-    "other",
-];
+/// The reason class of a reject: a bounded taxonomy (the `reason` label of
+/// `postfix_rejects_total`). A user rule must name one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    Greylist,
+    Rbl,
+    UnknownRecipient,
+    RelayDenied,
+    Helo,
+    Sender,
+    Client,
+    Spf,
+    Policy,
+    Milter,
+    Size,
+    RateLimit,
+    TlsRequired,
+    HeaderBodyCheck,
+    Other,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 15] = [
+        RejectReason::Greylist,
+        RejectReason::Rbl,
+        RejectReason::UnknownRecipient,
+        RejectReason::RelayDenied,
+        RejectReason::Helo,
+        RejectReason::Sender,
+        RejectReason::Client,
+        RejectReason::Spf,
+        RejectReason::Policy,
+        RejectReason::Milter,
+        RejectReason::Size,
+        RejectReason::RateLimit,
+        RejectReason::TlsRequired,
+        RejectReason::HeaderBodyCheck,
+        RejectReason::Other,
+    ];
+
+    /// Its name: what `--reject-rule REASON=...` says and what the `reason` label shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Greylist => "greylist",
+            RejectReason::Rbl => "rbl",
+            RejectReason::UnknownRecipient => "unknown_recipient",
+            RejectReason::RelayDenied => "relay_denied",
+            RejectReason::Helo => "helo",
+            RejectReason::Sender => "sender",
+            RejectReason::Client => "client",
+            RejectReason::Spf => "spf",
+            RejectReason::Policy => "policy",
+            RejectReason::Milter => "milter",
+            RejectReason::Size => "size",
+            RejectReason::RateLimit => "rate_limit",
+            RejectReason::TlsRequired => "tls_required",
+            RejectReason::HeaderBodyCheck => "header_body_check",
+            RejectReason::Other => "other",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
 
 /// The built-in rules, tried in order on the reply text of a reject.
-pub const DEFAULT_RULES: &[(&str, &str)] = &[
-    ("greylist", r"(?i)greylist"),
-    (
-        "tls_required",
+pub const DEFAULT_RULES: &[(RejectReason, &str)] = &[
+    (RejectReason::Greylist, r"(?i)greylist"),
+    (RejectReason::TlsRequired,
         r"(?i)must issue a starttls|tls is required|encryption required",
     ),
-    (
-        "size",
+    (RejectReason::Size,
         r"(?i)message size exceeds|message file too big|size limit|message too (large|big)|insufficient system storage",
     ),
-    (
-        "rate_limit",
+    (RejectReason::RateLimit,
         r"(?i)too many (connections|recipients|messages|errors|sessions)|too much mail|rate limit|exceeded .*(rate|limit)|throttl",
     ),
-    ("spf", r"(?i)\bspf\b"),
-    (
-        "policy",
+    (RejectReason::Spf, r"(?i)\bspf\b"),
+    (RejectReason::Policy,
         r"(?i)policyd|mail appeared to be spam or forged|policy (service|rejection|violation)",
     ),
-    (
-        "rbl",
+    (RejectReason::Rbl,
         r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus",
     ),
-    ("relay_denied", r"(?i)relay access denied|relaying denied"),
-    (
-        "unknown_recipient",
+    (RejectReason::RelayDenied, r"(?i)relay access denied|relaying denied"),
+    (RejectReason::UnknownRecipient,
         r"(?i)user unknown|unknown user|no such user|recipient address rejected: undeliverable|mailbox unavailable|unknown recipient|recipient unknown|address verification failed|user doesn't exist",
     ),
-    (
-        "helo",
+    (RejectReason::Helo,
         r"(?i)helo command rejected|\bhelo\b.*(invalid|rejected|fully-qualified)",
     ),
-    ("sender", r"(?i)sender address rejected"),
-    (
-        "client",
+    (RejectReason::Sender, r"(?i)sender address rejected"),
+    (RejectReason::Client,
         r"(?i)client host rejected|cannot find your (reverse )?hostname|service unavailable; client host",
     ),
 ];
@@ -294,7 +333,7 @@ impl BuiltIn {
 #[derive(Debug)]
 pub struct Classifier {
     /// `--reject-rule`s, tried before the built-in table.
-    user: Option<(RegexSet, Vec<&'static str>)>,
+    user: Option<(RegexSet, Vec<RejectReason>)>,
     built_in: &'static BuiltIn,
 }
 
@@ -311,19 +350,17 @@ impl Classifier {
         let mut patterns = Vec::new();
         let mut reasons = Vec::new();
         for (reason, pattern) in user_rules {
-            let canonical = REASONS
-                .iter()
-                .find(|r| **r == reason.as_str())
-                .ok_or_else(|| {
-                    format!(
-                        "reject rule {reason:?}: unknown reason (one of {})",
-                        REASONS.join(", ")
-                    )
-                })?;
+            let canonical = RejectReason::from_name(reason).ok_or_else(|| {
+                let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.name()).collect();
+                format!(
+                    "reject rule {reason:?}: unknown reason (one of {})",
+                    names.join(", ")
+                )
+            })?;
             regex::Regex::new(pattern)
                 .map_err(|e| format!("reject rule {reason}={pattern:?}: {e}"))?;
             patterns.push(pattern.clone());
-            reasons.push(*canonical);
+            reasons.push(canonical);
         }
         let set = RegexSet::new(&patterns).map_err(|e| format!("reject rules: {e}"))?;
         Ok(Classifier {
@@ -333,10 +370,10 @@ impl Classifier {
     }
 
     /// The reason class of one reject line.
-    pub fn reason(&self, reject: &Reject<'_>) -> &'static str {
+    pub fn reason(&self, reject: &Reject<'_>) -> RejectReason {
         match reject.kind {
             RejectKind::MilterReject | RejectKind::MilterDiscard | RejectKind::MilterHold => {
-                return "milter";
+                return RejectReason::Milter;
             }
             _ => {}
         }
@@ -344,13 +381,13 @@ impl Classifier {
             reject.stage,
             "HEADER" | "BODY" | "MIME-HEADER" | "NESTED-HEADER"
         ) {
-            return "header_body_check";
+            return RejectReason::HeaderBodyCheck;
         }
         self.classify_text(reject.text)
     }
 
     /// The reason class of a reply text alone (the first matching rule, else `other`).
-    pub fn classify_text(&self, text: &str) -> &'static str {
+    pub fn classify_text(&self, text: &str) -> RejectReason {
         if let Some((set, reasons)) = &self.user
             && let Some(i) = set.matches(text).iter().next()
         {
@@ -358,7 +395,7 @@ impl Classifier {
         }
         self.built_in
             .first_match(text)
-            .map_or("other", |i| DEFAULT_RULES[i].0)
+            .map_or(RejectReason::Other, |i| DEFAULT_RULES[i].0)
     }
 }
 
@@ -428,7 +465,7 @@ mod tests {
     fn default_table() {
         let c = Classifier::default();
         for (text, want) in CASES {
-            assert_eq!(c.classify_text(text), *want, "{text}");
+            assert_eq!(c.classify_text(text).name(), *want, "{text}");
         }
     }
 
@@ -531,7 +568,7 @@ mod tests {
         let c = Classifier::new(&[("policy".into(), "(?i)access denied".into())]).unwrap();
         assert_eq!(
             c.classify_text("<x[1.2.3.4]>: Client host rejected: Access denied"),
-            "policy"
+            RejectReason::Policy
         );
         assert!(Classifier::new(&[("nonsense".into(), "x".into())]).is_err());
         assert!(Classifier::new(&[("rbl".into(), "(".into())]).is_err());
@@ -551,12 +588,13 @@ mod tests {
             from: None,
             to: None,
             helo: None,
+            reason: RejectReason::Other,
         };
-        assert_eq!(c.reason(&r), "milter");
+        assert_eq!(c.reason(&r), RejectReason::Milter);
         r.kind = RejectKind::Reject;
         r.stage = "HEADER";
-        assert_eq!(c.reason(&r), "header_body_check");
+        assert_eq!(c.reason(&r), RejectReason::HeaderBodyCheck);
         r.stage = "RCPT";
-        assert_eq!(c.reason(&r), "relay_denied");
+        assert_eq!(c.reason(&r), RejectReason::RelayDenied);
     }
 }

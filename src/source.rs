@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod journal;
+pub mod metrics;
 
 pub use file::{FollowOptions, follow_file};
 pub use journal::{JournalOptions, follow_journal, journal_record_to_line, run_journal};
