@@ -7,7 +7,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use crate::envelope::{self, Clock, Micros};
+use crate::envelope::Micros;
 use crate::pipeline::{LineResult, Pipeline};
 
 mod staged;
@@ -49,7 +49,7 @@ type ChunkText<'a> = Option<&'a str>;
 
 self_cell::self_cell!(
     /// A chunk's lines, checked for UTF-8 as a whole by the reader thread (with simdutf8, as
-    /// the stagers do: `String::from_utf8` was 3% of the one-thread path's instructions).
+    /// the stagers do), so that the pipeline's thread need not check each line again.
     struct ChunkData {
         owner: Vec<u8>,
         #[covariant]
@@ -326,7 +326,7 @@ pub fn replay(
     for f in files {
         mains.push((open_log(f)?, f));
     }
-    let mut side = SideLogs::open(rspamd_logs)?;
+    let mut side = SideLogs::open(rspamd_logs, pipeline)?;
     let mut stderr = io::stderr();
     let mut count = 0u64;
     for (source, name) in mains {
@@ -353,22 +353,17 @@ pub fn replay(
 struct SideLogs {
     files: Vec<Lines>,
     head: Option<(Micros, Vec<u8>)>,
-    clock: Clock,
 }
 
 impl SideLogs {
-    fn open(paths: &[PathBuf]) -> Result<SideLogs, String> {
+    fn open(paths: &[PathBuf], pipeline: &mut Pipeline) -> Result<SideLogs, String> {
         let mut files = Vec::new();
         for p in paths {
             files.push(Lines::new(open_log(p)?, p.clone()));
         }
         files.reverse();
-        let mut s = SideLogs {
-            files,
-            head: None,
-            clock: Clock::local(None),
-        };
-        s.advance()?;
+        let mut s = SideLogs { files, head: None };
+        s.advance(pipeline)?;
         Ok(s)
     }
 
@@ -376,16 +371,14 @@ impl SideLogs {
         self.head.is_some()
     }
 
-    fn advance(&mut self) -> Result<(), String> {
+    fn advance(&mut self, pipeline: &mut Pipeline) -> Result<(), String> {
         self.head = None;
         while let Some(f) = self.files.last_mut() {
             match f.next_line()? {
                 Some(line) => {
                     let line = line.bytes();
-                    let text = crate::pipeline::text_of(line);
                     // Lines without a timestamp of their own go with the previous one.
-                    let ts = envelope::parse(&text, &mut self.clock)
-                        .map_or(Micros::MIN, |l| l.timestamp);
+                    let ts = side_timestamp(pipeline, line).unwrap_or(Micros::MIN);
                     self.head = Some((ts, line.to_vec()));
                     return Ok(());
                 }
@@ -410,10 +403,21 @@ impl SideLogs {
                 break;
             }
             sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
-            self.advance()?;
+            self.advance(pipeline)?;
         }
         Ok(())
     }
+}
+
+/// The time of a side log's line, read with the pipeline's own clock, so that `--utc` and
+/// `--year` apply to it as to the main log. The line is read ahead of main lines that may be
+/// older: its year must not move the clock for them (the side log's `Jan 1` must not make the
+/// main log's `Dec 31` next year's), so the clock's year state is put back.
+fn side_timestamp(pipeline: &mut Pipeline, line: &[u8]) -> Option<Micros> {
+    let year = pipeline.year_state();
+    let ts = pipeline.timestamp_of(line);
+    pipeline.set_year_state(year);
+    ts
 }
 
 #[cfg(test)]
@@ -555,6 +559,41 @@ mod tests {
         });
         assert_eq!(chunked, one_by_one);
         assert!(kinds.0 > 10_000 && kinds.1 > 0, "{kinds:?}");
+    }
+
+    /// A side log's line is timed by the pipeline's clock (its offset and year), and reading
+    /// it ahead leaves the year of the main log's next line alone.
+    #[test]
+    fn side_lines_are_timed_by_the_pipeline_clock() {
+        use crate::envelope::Clock;
+        use crate::pipeline::PipelineConfig;
+        use prometheus_client::registry::Registry;
+        let mut registry = Registry::default();
+        let mut p = Pipeline::new(PipelineConfig::default(), &mut registry)
+            .unwrap()
+            .with_clock(Clock::new(Some(2026), (2026, 11)).with_fixed_offset(3600));
+        let hour = 3_600_000_000;
+        let new_year = crate::envelope::days_from_civil(2027, 1, 1) * 24 * hour;
+        let main = |p: &mut Pipeline, line: &str| p.timestamp_of(line.as_bytes()).unwrap();
+        assert_eq!(
+            main(&mut p, "Dec 31 23:59:58 mx postfix/qmgr[1]: x\n"),
+            new_year - hour - 2_000_000
+        );
+        let side = "#81123(fuzzy): Jan  1 00:00:05 rspamd f: x\n";
+        assert_eq!(
+            side_timestamp(&mut p, side.as_bytes()),
+            Some(new_year - hour + 5_000_000)
+        );
+        let side = "2027-01-01 00:00:06 #1(normal) <a>; task; x\n";
+        assert_eq!(
+            side_timestamp(&mut p, side.as_bytes()),
+            Some(new_year - hour + 6_000_000)
+        );
+        // Still 2026 for the main log's line.
+        assert_eq!(
+            main(&mut p, "Dec 31 23:59:59 mx postfix/qmgr[1]: x\n"),
+            new_year - hour - 1_000_000
+        );
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! `pflog replay --utc` gives the same numbers whatever the host's time zone: every timestamp,
+//! the mail log's and those of rspamd's own log merged in by time (`--rspamd-log`), is read
+//! with the one clock that `--utc` and `--year` set.
+//!
+//! The zones are POSIX `TZ` strings, which need no tzdata installed: one with daylight saving
+//! west of UTC, one half an hour off east of it, one half an hour off west of it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ZONES: [&str; 4] = [
+    "UTC0",
+    "EST5EDT,M3.2.0,M11.1.0",
+    "IST-5:30",
+    "NST3:30NDT,M3.2.0,M11.1.0",
+];
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `pflog replay ARGS --format prometheus` with `TZ=tz`.
+fn replay(tz: &str, args: &[&str], log: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pflog"))
+        .env("TZ", tz)
+        .args(["replay", "--format", "prometheus"])
+        .args(args)
+        .arg(log)
+        .output()
+        .expect("run pflog");
+    assert!(
+        out.status.success(),
+        "TZ={tz} pflog replay {args:?} {} failed: {}",
+        log.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("exposition is UTF-8")
+}
+
+/// Sample lines only, sorted: series order inside a family is not stable.
+fn sorted_samples(exposition: &str) -> String {
+    let mut lines: Vec<&str> = exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    lines.sort_unstable();
+    lines.join("\n") + "\n"
+}
+
+/// Messages whose outcome was joined with an rspamd verdict (an action other than `none`).
+fn rspamd_joined(exposition: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| {
+            l.starts_with("postfix_message_rspamd_outcomes_total{")
+                && !l.contains("rspamd_action=\"none\"")
+        })
+        .map(|l| {
+            let value = l.rsplit(' ').next().expect("a value");
+            value.parse::<f64>().expect("a number")
+        })
+        .sum()
+}
+
+/// The mail stack's logs (November 2026), rspamd's own log merged in.
+fn mailstack(tz: &str, utc: bool) -> String {
+    let rspamd = fixture("fixtures/mailstack/rspamd.log");
+    let mut args = vec![
+        "--year",
+        "2026",
+        "--rspamd-log",
+        rspamd.to_str().expect("path"),
+    ];
+    if utc {
+        args.push("--utc");
+    }
+    replay(tz, &args, &fixture("fixtures/mailstack/mail.log"))
+}
+
+#[test]
+fn utc_replay_is_the_same_in_every_zone() {
+    let reference = mailstack(ZONES[0], true);
+    assert!(
+        rspamd_joined(&reference) > 0.0,
+        "no rspamd verdict joined a message under TZ={}:\n{reference}",
+        ZONES[0]
+    );
+    for tz in &ZONES[1..] {
+        let exposition = mailstack(tz, true);
+        assert!(
+            rspamd_joined(&exposition) > 0.0,
+            "no rspamd verdict joined a message under TZ={tz}"
+        );
+        assert_eq!(
+            sorted_samples(&reference),
+            sorted_samples(&exposition),
+            "TZ={tz} changes the numbers of `replay --utc`"
+        );
+    }
+}
+
+/// Without `--utc` both logs are read in the host's zone, alike: rspamd's verdicts still join.
+#[test]
+fn local_replay_reads_both_logs_in_the_same_zone() {
+    for tz in ZONES {
+        let exposition = mailstack(tz, false);
+        assert!(
+            rspamd_joined(&exposition) > 0.0,
+            "no rspamd verdict joined a message under TZ={tz} without --utc"
+        );
+    }
+}
+
+/// The golden scenarios (pinned to 2026 and UTC) give their golden numbers in other zones too.
+#[test]
+fn golden_scenarios_are_the_same_in_every_zone() {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(fixture("fixtures/scenarios"))
+        .expect("fixtures/scenarios")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 7, "scenario logs missing: {logs:?}");
+    let mut failures = Vec::new();
+    for log in &logs {
+        // The RFC 3339 variant has the golden numbers of the log it was made from.
+        let golden = PathBuf::from(log.to_string_lossy().replace(".rfc3339.log", ".log"))
+            .with_extension("prom");
+        let expected = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+        for tz in &ZONES[1..] {
+            let actual = sorted_samples(&replay(tz, &["--year", "2026", "--utc"], log));
+            if actual != expected {
+                failures.push(format!("{} under TZ={tz}", log.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "not the golden numbers: {failures:#?}");
+}
