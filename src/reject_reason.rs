@@ -266,8 +266,8 @@ impl BuiltIn {
     /// The index of the first rule that matches `text`.
     ///
     /// One pass of the literal automaton over the text finds the candidate rules; the first
-    /// candidate that is a plain literal rule, or whose regex confirms, wins. (The RegexSet
-    /// this replaces ran every rule over the whole text: ~9,000 instructions per reject.)
+    /// candidate that is a plain literal rule, or whose regex confirms, wins, instead of
+    /// running every rule of a RegexSet over the whole text.
     fn first_match(&self, text: &str) -> Option<usize> {
         if !text.is_ascii() {
             return self.set().matches(text).iter().next();

@@ -1,8 +1,7 @@
 //! Substring search for the parsers' hot path.
 //!
 //! `str::find(&str)` builds a Two-Way searcher on every call (`StrSearcher::new`): for the short
-//! lines and short needles of a log that set-up costs more than the search, and the two together
-//! were a fifth of `pflog replay`'s instructions. These methods give the same results (byte
+//! lines and short needles of a log that set-up costs more than the search. These methods give the same results (byte
 //! offsets of the first or last occurrence) by scanning with the `memchr` crate (SIMD) for one
 //! byte of the needle and comparing the rest where it is found.
 //!
@@ -14,8 +13,7 @@ use memchr::{memchr2, memchr3, memrchr};
 
 /// How many bytes [`find_byte`] checks eight at a time before calling `memchr`: the crate's
 /// SIMD search costs a dispatch and set-up per call, more than it saves on the short distances
-/// typical of a log line (the first space, the next `[`), and the calls were 12% of replay's
-/// time when every search went to it.
+/// typical of a log line (the first space, the next `[`).
 const SHORT: usize = 32;
 
 pub(crate) const LO: u64 = 0x0101_0101_0101_0101;

@@ -2,10 +2,9 @@
 //! prometheus-client's `Histogram` with the same buckets.
 //!
 //! prometheus-client's `Histogram` takes a lock for every observation and keeps the sum, the
-//! buckets and native-histogram state in separate cache lines behind the lock. Its `observe`
-//! was 3.2% of `pflog replay`'s samples; with every observation removed, replay used 3% less CPU
-//! (`benches/README.md`, "Fifth round"). Here the sum and the buckets sit in one allocation,
-//! updated without a lock.
+//! buckets and native-histogram state in separate cache lines behind the lock, which shows on
+//! replay's hot path (`benches/README.md`, "Fifth round"). Here the sum and the buckets sit in
+//! one allocation, updated without a lock.
 //!
 //! Only one thread at a time observes: every histogram is reached through `&mut Metrics`, which
 //! the pipeline owns (serve feeds lines from one task; replay's workers record in turns, under a

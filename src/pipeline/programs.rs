@@ -149,8 +149,7 @@ impl<V> Default for Names<V> {
 impl<V: Copy> Names<V> {
     /// A name of up to 16 bytes as one integer and its length. The bytes are read as two
     /// overlapping words (the first and the last 8, or 4, bytes), which together hold every
-    /// byte: no call to `memcpy` for a copy of variable length (1.4% of replay's samples in a
-    /// profile).
+    /// byte: no call to `memcpy` for a copy of variable length.
     fn short_key(name: &str) -> Option<(u128, u8)> {
         let b = name.as_bytes();
         let word = |at: usize, n: usize| -> u64 {
