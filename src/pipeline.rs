@@ -141,13 +141,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds the pipeline and registers its metric families in `registry`.
     pub fn new(config: PipelineConfig, registry: &mut Registry) -> Result<Pipeline, String> {
-        let mut clock = Clock::local(config.year);
-        if let Some(off) = config.utc_offset {
-            clock = clock.with_fixed_offset(off);
-        }
         Ok(Pipeline {
             stager: Stager {
-                clock,
+                clock: Clock::for_logs(config.year, config.utc_offset),
                 classifier: Arc::new(Classifier::new(&config.reject_rules)?),
                 programs: StagerPrograms::default(),
             },

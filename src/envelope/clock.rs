@@ -132,11 +132,6 @@ impl Clock {
         }
     }
 
-    /// [`Clock::for_logs`] in the host's time zone.
-    pub fn local(year: Option<i32>) -> Clock {
-        Clock::for_logs(year, None)
-    }
-
     /// Interpret timestamps without a zone at a fixed UTC offset (tests, or `--utc` logs).
     pub fn with_fixed_offset(mut self, seconds_east: i32) -> Clock {
         self.fixed_offset = Some(seconds_east);
