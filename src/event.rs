@@ -337,3 +337,20 @@ pub enum SessionEnd {
     Timeout,
     TooManyErrors,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replay stages whole chunks of events and writes and reads each one back: an event
+    /// that grows costs every line, whatever its kind. A field that makes an event larger than
+    /// this budget has to be worth it (`CONTRIBUTING.md`, "The hot path").
+    #[test]
+    fn events_stay_within_their_size_budget() {
+        assert!(
+            std::mem::size_of::<Event<'_>>() <= 192,
+            "Event is {} bytes",
+            std::mem::size_of::<Event<'_>>()
+        );
+    }
+}
