@@ -73,7 +73,11 @@ const MESSAGES: &[(&str, Daemon, &str)] = &[
         "1A72E9921C4: from=<sender@sender.test>, size=464, nrcpt=1 (queue active)",
     ),
     ("qmgr/removed", Daemon::Qmgr, "1A72E9921C4: removed"),
-    ("postfix_misc/statistics", Daemon::PostfixMisc, "statistics: max connection rate 1/60s for (smtp:192.0.2.1) at Nov 23 10:00:00"),
+    (
+        "postfix_misc/statistics",
+        Daemon::PostfixMisc,
+        "statistics: max connection rate 1/60s for (smtp:192.0.2.1) at Nov 23 10:00:00",
+    ),
     (
         "pickup",
         Daemon::Pickup,

@@ -969,7 +969,10 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(outcomes(&obs), vec![(Outcome::Delivered, InboundTls::TlsV1_3, Some(5.0))]);
+        assert_eq!(
+            outcomes(&obs),
+            vec![(Outcome::Delivered, InboundTls::TlsV1_3, Some(5.0))]
+        );
         assert_eq!(c.tracked(), 0);
     }
 
@@ -1065,7 +1068,10 @@ mod tests {
                 (4, 31, delivery("BBBBBB2", "u@d", "sent", None)),
             ],
         );
-        assert_eq!(outcomes(&obs), vec![(Outcome::Delivered, InboundTls::TlsV1_2, Some(3.0))]);
+        assert_eq!(
+            outcomes(&obs),
+            vec![(Outcome::Delivered, InboundTls::TlsV1_2, Some(3.0))]
+        );
     }
 
     #[test]
@@ -1142,7 +1148,10 @@ mod tests {
         );
         assert_eq!(
             outcomes(&obs),
-            vec![(Outcome::Rejected, InboundTls::Plaintext, None), (Outcome::Rejected, InboundTls::Plaintext, Some(5.0))]
+            vec![
+                (Outcome::Rejected, InboundTls::Plaintext, None),
+                (Outcome::Rejected, InboundTls::Plaintext, Some(5.0))
+            ]
         );
         assert_eq!(c.tracked(), 0, "a message refused at end of data is gone");
     }
@@ -1270,7 +1279,12 @@ mod tests {
         );
         assert_eq!(
             obs,
-            vec![outcome(Outcome::Delivered, InboundTls::Unknown, Some(7200 * S), None)]
+            vec![outcome(
+                Outcome::Delivered,
+                InboundTls::Unknown,
+                Some(7200 * S),
+                None
+            )]
         );
     }
 
@@ -1295,7 +1309,12 @@ mod tests {
         let obs = run(&mut c, &[(4, 0, delivery("QQQQQQ1", "x@y", "sent", None))]);
         assert_eq!(
             obs,
-            vec![outcome(Outcome::Delivered, InboundTls::Unknown, Some(4 * S), None)]
+            vec![outcome(
+                Outcome::Delivered,
+                InboundTls::Unknown,
+                Some(4 * S),
+                None
+            )]
         );
     }
 

@@ -5,7 +5,6 @@
 //! [`pipeline::Pipeline::process_line`] is that path, shared by `serve` and `replay`.
 #![forbid(unsafe_code)]
 
-pub mod reject_reason;
 pub mod cli;
 pub mod correlator;
 pub mod envelope;
@@ -15,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod parsers;
 pub mod pipeline;
+pub mod reject_reason;
 pub mod replay;
 pub mod report;
 pub mod scan;

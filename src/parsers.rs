@@ -205,7 +205,11 @@ mod tests {
             ("postfix/defer", Daemon::Bounce, "defer"),
             ("postfix/dovecot", Daemon::Delivery, "postfix_other"),
             ("postgrey", Daemon::Postgrey, "postgrey"),
-            ("postfix/policyd-weight", Daemon::PolicydWeight, "policyd-weight"),
+            (
+                "postfix/policyd-weight",
+                Daemon::PolicydWeight,
+                "policyd-weight",
+            ),
             ("dovecot", Daemon::Foreign, "other"),
         ] {
             assert_eq!(daemon_of(&Program::split(tag)), (daemon, label), "{tag}");

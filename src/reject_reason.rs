@@ -78,31 +78,42 @@ impl RejectReason {
 /// The built-in rules, tried in order on the reply text of a reject.
 pub const DEFAULT_RULES: &[(RejectReason, &str)] = &[
     (RejectReason::Greylist, r"(?i)greylist"),
-    (RejectReason::TlsRequired,
+    (
+        RejectReason::TlsRequired,
         r"(?i)must issue a starttls|tls is required|encryption required",
     ),
-    (RejectReason::Size,
+    (
+        RejectReason::Size,
         r"(?i)message size exceeds|message file too big|size limit|message too (large|big)|insufficient system storage",
     ),
-    (RejectReason::RateLimit,
+    (
+        RejectReason::RateLimit,
         r"(?i)too many (connections|recipients|messages|errors|sessions)|too much mail|rate limit|exceeded .*(rate|limit)|throttl",
     ),
     (RejectReason::Spf, r"(?i)\bspf\b"),
-    (RejectReason::Policy,
+    (
+        RejectReason::Policy,
         r"(?i)policyd|mail appeared to be spam or forged|policy (service|rejection|violation)",
     ),
-    (RejectReason::Rbl,
+    (
+        RejectReason::Rbl,
         r"(?i)blocked using|listed (at|in|on|by) |\brbl\b|dnsbl|spamhaus",
     ),
-    (RejectReason::RelayDenied, r"(?i)relay access denied|relaying denied"),
-    (RejectReason::UnknownRecipient,
+    (
+        RejectReason::RelayDenied,
+        r"(?i)relay access denied|relaying denied",
+    ),
+    (
+        RejectReason::UnknownRecipient,
         r"(?i)user unknown|unknown user|no such user|recipient address rejected: undeliverable|mailbox unavailable|unknown recipient|recipient unknown|address verification failed|user doesn't exist",
     ),
-    (RejectReason::Helo,
+    (
+        RejectReason::Helo,
         r"(?i)helo command rejected|\bhelo\b.*(invalid|rejected|fully-qualified)",
     ),
     (RejectReason::Sender, r"(?i)sender address rejected"),
-    (RejectReason::Client,
+    (
+        RejectReason::Client,
         r"(?i)client host rejected|cannot find your (reverse )?hostname|service unavailable; client host",
     ),
 ];

@@ -380,7 +380,10 @@ fn ingest_one(
             pipeline.metrics().sources().rotated(&sources[source].name);
         }
         SourceMsg::LineTooLong { source } => {
-            pipeline.metrics().sources().long_line(&sources[source].name);
+            pipeline
+                .metrics()
+                .sources()
+                .long_line(&sources[source].name);
         }
         SourceMsg::Waiting { source } => {
             let s = &mut sources[source];

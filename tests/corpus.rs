@@ -67,7 +67,10 @@ fn corpus_lines_are_understood() {
             }
             *seen.entry(daemon).or_default() += 1;
             if parsers::parse(daemon, log.message) == Parsed::Unsupported {
-                unsupported.push((path.file_name().unwrap().to_string_lossy().into_owned(), line.to_string()));
+                unsupported.push((
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    line.to_string(),
+                ));
             }
         }
     }
@@ -77,12 +80,19 @@ fn corpus_lines_are_understood() {
         .filter(|(_, l)| !EXPECTED_UNSUPPORTED.contains(&l.as_str()))
         .map(|(f, l)| format!("{f}: {l}"))
         .collect();
-    assert!(unexpected.is_empty(), "not understood:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "not understood:\n{}",
+        unexpected.join("\n")
+    );
     let now_understood: Vec<&&str> = EXPECTED_UNSUPPORTED
         .iter()
         .filter(|l| !lines.contains(l))
         .collect();
-    assert!(now_understood.is_empty(), "now understood (or gone): {now_understood:#?}");
+    assert!(
+        now_understood.is_empty(),
+        "now understood (or gone): {now_understood:#?}"
+    );
     // The corpus exercises the daemons it is for.
     for daemon in [
         Daemon::Smtpd,
@@ -94,7 +104,10 @@ fn corpus_lines_are_understood() {
         Daemon::PolicydWeight,
         Daemon::Rspamd,
     ] {
-        assert!(seen.get(&daemon).copied().unwrap_or(0) > 0, "no {daemon:?} line in the corpus: {seen:?}");
+        assert!(
+            seen.get(&daemon).copied().unwrap_or(0) > 0,
+            "no {daemon:?} line in the corpus: {seen:?}"
+        );
     }
     assert!(seen.values().sum::<usize>() > 300, "only {seen:?}");
 }

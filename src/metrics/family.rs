@@ -51,7 +51,12 @@ where
     C: MetricConstructor<M>,
 {
     /// Registers `family` as `name` in `registry`.
-    pub fn register(registry: &mut Registry, name: &str, help: &str, family: Family<L, M, C>) -> Self {
+    pub fn register(
+        registry: &mut Registry,
+        name: &str,
+        help: &str,
+        family: Family<L, M, C>,
+    ) -> Self {
         registry.register(name, help, family.clone());
         Cached {
             family,
@@ -79,7 +84,12 @@ impl<L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send +
 impl<L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static>
     Cached<L, Histogram, fn() -> Histogram>
 {
-    pub fn histograms(registry: &mut Registry, name: &str, help: &str, buckets: fn() -> Histogram) -> Self {
+    pub fn histograms(
+        registry: &mut Registry,
+        name: &str,
+        help: &str,
+        buckets: fn() -> Histogram,
+    ) -> Self {
         Cached::register(registry, name, help, Family::new_with_constructor(buckets))
     }
 }
@@ -157,7 +167,12 @@ impl<'r> Registrar<'r> {
         Cached::counters(self.registry, name, help)
     }
 
-    pub fn histograms<L>(&mut self, name: &str, help: &str, buckets: fn() -> Histogram) -> Histograms<L>
+    pub fn histograms<L>(
+        &mut self,
+        name: &str,
+        help: &str,
+        buckets: fn() -> Histogram,
+    ) -> Histograms<L>
     where
         L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
     {

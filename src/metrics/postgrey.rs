@@ -34,7 +34,10 @@ impl Postgrey {
         Postgrey {
             pass_delay,
             abandoned,
-            actions: r.counters("postgrey_actions", "postgrey decisions by action and reason"),
+            actions: r.counters(
+                "postgrey_actions",
+                "postgrey decisions by action and reason",
+            ),
             reason: r.cap("postgrey_actions_total", "reason"),
         }
     }

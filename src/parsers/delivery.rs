@@ -970,7 +970,11 @@ mod tests {
                 "status_record_failed",
             ),
         ] {
-            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
+            assert_eq!(
+                parse(message),
+                Some(crate::parsers::testing::kind_event(kind)),
+                "{message}"
+            );
         }
     }
 

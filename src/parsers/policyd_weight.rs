@@ -203,7 +203,11 @@ mod tests {
             ("warning: child: err: Connection reset by peer", "warning"),
             ("err: init: cannot bind", "error"),
         ] {
-            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
+            assert_eq!(
+                parse(message),
+                Some(crate::parsers::testing::kind_event(kind)),
+                "{message}"
+            );
         }
     }
 

@@ -331,7 +331,11 @@ mod tests {
                 "fatal",
             ),
         ] {
-            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
+            assert_eq!(
+                parse(message),
+                Some(crate::parsers::testing::kind_event(kind)),
+                "{message}"
+            );
         }
     }
 

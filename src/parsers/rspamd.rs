@@ -338,7 +338,11 @@ mod tests {
                 "proxy",
             ),
         ] {
-            assert_eq!(parse(message), Some(crate::parsers::testing::kind_event(kind)), "{message}");
+            assert_eq!(
+                parse(message),
+                Some(crate::parsers::testing::kind_event(kind)),
+                "{message}"
+            );
         }
     }
 

@@ -124,9 +124,6 @@ impl KnownProgram {
     }
 }
 
-
-
-
 /// Program names with what each stands for: at most [`MAX_PROGRAMS`] names of at most
 /// [`MAX_PROGRAM_BYTES`]. A name of up to 16 bytes (`postfix/smtpd`, nearly all) is looked up
 /// as one integer and its length instead of being hashed and compared as a string, twice a
@@ -193,7 +190,6 @@ impl<V: Copy> Names<V> {
         true
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -266,5 +262,4 @@ mod tests {
         assert_eq!(b.resolve("p255"), a.resolve("p255"));
         assert_eq!(first.clone().resolve("postfix/smtpd"), smtpd);
     }
-
 }
