@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 mod common;
@@ -514,7 +515,7 @@ fn pki() -> Pki {
 
 fn tls_client(pki: &Pki, with_cert: bool) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+    for c in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -525,13 +526,10 @@ fn tls_client(pki: &Pki, with_cert: bool) -> tokio_rustls::TlsConnector {
     .with_root_certificates(roots);
     let config = if with_cert {
         let certs: Vec<CertificateDer<'static>> =
-            rustls_pemfile::certs(&mut pki.client_cert.as_bytes())
+            CertificateDer::pem_slice_iter(pki.client_cert.as_bytes())
                 .map(Result::unwrap)
                 .collect();
-        let key: PrivateKeyDer<'static> =
-            rustls_pemfile::private_key(&mut pki.client_key.as_bytes())
-                .unwrap()
-                .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(pki.client_key.as_bytes()).unwrap();
         builder.with_client_auth_cert(certs, key).unwrap()
     } else {
         builder.with_no_client_auth()

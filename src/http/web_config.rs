@@ -31,7 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use tokio_rustls::rustls::sign::CertifiedKey;
@@ -66,7 +68,7 @@ struct RawConfig {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
     basic_auth_users: Option<BTreeMap<String, String>>,
-    rate_limit: Option<serde_yaml::Value>,
+    rate_limit: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,12 +81,12 @@ struct RawTls {
     key_file: Option<String>,
     client_auth_type: Option<String>,
     client_ca_file: Option<String>,
-    cipher_suites: Option<serde_yaml::Value>,
-    curve_preferences: Option<serde_yaml::Value>,
+    cipher_suites: Option<IgnoredAny>,
+    curve_preferences: Option<IgnoredAny>,
     min_version: Option<String>,
     max_version: Option<String>,
     prefer_server_cipher_suites: Option<bool>,
-    client_allowed_sans: Option<serde_yaml::Value>,
+    client_allowed_sans: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,7 +120,10 @@ pub fn parse_web_config(yaml: &str, base_dir: &Path) -> Result<WebConfig, String
     let raw: RawConfig = if yaml.trim().is_empty() {
         RawConfig::default()
     } else {
-        serde_yaml::from_str(yaml).map_err(|e| e.to_string())?
+        // Without the source snippet: the message stays one line ("... at line L, column C").
+        let options = serde_saphyr::options! { with_snippet: false };
+        serde_saphyr::from_str_with_options(yaml, options)
+            .map_err(|e| e.to_string().replace('\n', "\\n"))?
     };
     if raw.rate_limit.is_some() {
         return Err("rate_limit is not supported".to_string());
@@ -261,7 +266,7 @@ fn tls_config(raw: RawTls, base: &Path) -> Result<Option<Arc<rustls::ServerConfi
         (_, None) => return Err("client_auth_type needs client_ca_file or client_ca".to_string()),
         (auth, Some((ca_pem, ca_name))) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&ca_pem) {
                 let cert = cert.map_err(|e| format!("{ca_name}: {e}"))?;
                 roots
                     .add(cert)
@@ -322,15 +327,16 @@ fn certified_key(
 ) -> Result<CertifiedKey, String> {
     let (cert_pem, cert_name) = cert.read()?;
     let (key_pem, key_name) = key.read()?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{cert_name}: {e}"))?;
     if certs.is_empty() {
         return Err(format!("{cert_name}: no PEM certificate found"));
     }
-    let der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{key_name}: {e}"))?
-        .ok_or_else(|| format!("{key_name}: no PEM private key found"))?;
+    let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => format!("{key_name}: no PEM private key found"),
+        e => format!("{key_name}: {e}"),
+    })?;
     CertifiedKey::from_der(certs, der, provider)
         .map_err(|e| format!("{cert_name} / {key_name}: {e}"))
 }
@@ -446,6 +452,36 @@ mod tests {
             let e = parse(yaml).unwrap_err();
             assert!(e.contains(want), "{yaml}: {e}");
         }
+    }
+
+    #[test]
+    fn yaml_errors_are_one_line_with_a_position() {
+        let e = parse("tls_server_config:\n  cert_file: [a\n").unwrap_err();
+        assert!(!e.contains('\n') && e.contains("line 2"), "{e}");
+        let e = parse("tls_server_config: {curve_preferences: [X25519]}").unwrap_err();
+        assert!(e.contains("curve_preferences is not supported"), "{e}");
+    }
+
+    #[test]
+    fn pem_certificates_and_keys_load() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert, key) = (cert.pem(), key.serialize_pem());
+        let yaml =
+            |cert: &str, key: &str| format!("tls_server_config: {{cert: {cert:?}, key: {key:?}}}");
+        assert!(parse(&yaml(&cert, &key)).unwrap().tls.is_some());
+        // Several PEM sections in one file, other kinds skipped, as rustls-pemfile did.
+        assert!(parse(&yaml(&format!("{key}{cert}"), &format!("{cert}{key}"))).is_ok());
+        let e = parse(&yaml(&cert, &cert)).unwrap_err();
+        assert!(e.contains("key: no PEM private key found"), "{e}");
+        let e = parse(&yaml(&key, &key)).unwrap_err();
+        assert!(e.contains("cert: no PEM certificate found"), "{e}");
+        let broken = cert.replace("-----END CERTIFICATE-----", "");
+        let e = parse(&yaml(&broken, &key)).unwrap_err();
+        assert!(e.contains("cert: missing section end marker"), "{e}");
     }
 
     #[test]
