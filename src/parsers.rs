@@ -129,13 +129,6 @@ daemons! {
     Rspamd => rspamd::parse, foreign, ["rspamd"];
 }
 
-impl Daemon {
-    /// Its entry in [`DAEMONS`] (`None` for [`Daemon::Foreign`]).
-    pub fn spec(self) -> Option<&'static DaemonSpec> {
-        DAEMONS.iter().find(|s| s.daemon == self)
-    }
-}
-
 /// The daemon of a program and the `program` label of `pflog_lines_total`: a name of the
 /// table, `postfix_other` (a Postfix service of a name of its own), or `other`. Callers
 /// remember the answer per program name, so this runs once per name, not per line.

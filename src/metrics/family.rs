@@ -73,27 +73,6 @@ where
     }
 }
 
-impl<L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static>
-    Cached<L, Counter>
-{
-    pub fn counters(registry: &mut Registry, name: &str, help: &str) -> Self {
-        Cached::register(registry, name, help, Family::default())
-    }
-}
-
-impl<L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static>
-    Cached<L, Histogram, fn() -> Histogram>
-{
-    pub fn histograms(
-        registry: &mut Registry,
-        name: &str,
-        help: &str,
-        buckets: fn() -> Histogram,
-    ) -> Self {
-        Cached::register(registry, name, help, Family::new_with_constructor(buckets))
-    }
-}
-
 /// The identity of a label set whose values are `&'static str`: each value's address and length.
 pub trait LabelIds {
     type Ids: Hash + Eq;
@@ -164,7 +143,7 @@ impl<'r> Registrar<'r> {
     where
         L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
     {
-        Cached::counters(self.registry, name, help)
+        Cached::register(self.registry, name, help, Family::default())
     }
 
     pub fn histograms<L>(
@@ -176,7 +155,7 @@ impl<'r> Registrar<'r> {
     where
         L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
     {
-        Cached::histograms(self.registry, name, help, buckets)
+        Cached::register(self.registry, name, help, Family::new_with_constructor(buckets))
     }
 
     /// Registers a metric that has no labels (or manages its own family).
