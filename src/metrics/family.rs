@@ -155,7 +155,12 @@ impl<'r> Registrar<'r> {
     where
         L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
     {
-        Cached::register(self.registry, name, help, Family::new_with_constructor(buckets))
+        Cached::register(
+            self.registry,
+            name,
+            help,
+            Family::new_with_constructor(buckets),
+        )
     }
 
     /// Registers a metric that has no labels (or manages its own family).
