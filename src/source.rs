@@ -8,6 +8,7 @@
 pub mod file;
 pub mod journal;
 pub mod metrics;
+pub mod state;
 
 pub use file::{FollowOptions, follow_file};
 pub use journal::{JournalOptions, follow_journal, journal_record_to_line, run_journal};

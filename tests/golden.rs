@@ -7,55 +7,26 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "support/replay.rs"]
+mod support;
+
+use support::sorted_samples;
+
 fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios")
+    support::fixture("fixtures/scenarios")
 }
 
 /// `pflog replay FILE --format prometheus`, pinned to 2026 and UTC so goldens are stable.
 fn replay(path: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pflog"))
-        .args([
-            "replay",
-            "--format",
-            "prometheus",
-            "--year",
-            "2026",
-            "--utc",
-        ])
-        .arg(path)
-        .output()
-        .expect("run pflog");
-    assert!(
-        out.status.success(),
-        "pflog replay {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("exposition is UTF-8")
+    support::replay(None, &["--year", "2026", "--utc"], path)
 }
 
-/// Sample lines only, sorted: series order inside a family is not stable.
-fn sorted_samples(exposition: &str) -> String {
-    let mut lines: Vec<&str> = exposition
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect();
-    lines.sort_unstable();
-    lines.join("\n") + "\n"
-}
-
+/// The scenario logs written by hand (not their RFC 3339 variants).
 fn scenario_logs() -> Vec<PathBuf> {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
-        .expect("fixtures/scenarios")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "log")
-                && !p.to_string_lossy().ends_with(".rfc3339.log")
-        })
-        .collect();
-    logs.sort();
-    assert!(logs.len() >= 7, "scenario logs missing: {logs:?}");
-    logs
+    support::scenario_logs()
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".rfc3339.log"))
+        .collect()
 }
 
 #[test]

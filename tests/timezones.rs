@@ -5,8 +5,10 @@
 //! The zones are POSIX `TZ` strings, which need no tzdata installed: one with daylight saving
 //! west of UTC, one half an hour off east of it, one half an hour off west of it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/replay.rs"]
+mod support;
+
+use support::{fixture, golden_of, scenario_logs, sorted_samples};
 
 const ZONES: [&str; 4] = [
     "UTC0",
@@ -15,36 +17,9 @@ const ZONES: [&str; 4] = [
     "NST3:30NDT,M3.2.0,M11.1.0",
 ];
 
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// `pflog replay ARGS --format prometheus` with `TZ=tz`.
-fn replay(tz: &str, args: &[&str], log: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pflog"))
-        .env("TZ", tz)
-        .args(["replay", "--format", "prometheus"])
-        .args(args)
-        .arg(log)
-        .output()
-        .expect("run pflog");
-    assert!(
-        out.status.success(),
-        "TZ={tz} pflog replay {args:?} {} failed: {}",
-        log.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("exposition is UTF-8")
-}
-
-/// Sample lines only, sorted: series order inside a family is not stable.
-fn sorted_samples(exposition: &str) -> String {
-    let mut lines: Vec<&str> = exposition
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect();
-    lines.sort_unstable();
-    lines.join("\n") + "\n"
+/// `pflog replay ARGS LOG --format prometheus` with `TZ=tz`.
+fn replay(tz: &str, args: &[&str], log: &std::path::Path) -> String {
+    support::replay(Some(tz), args, log)
 }
 
 /// Messages whose outcome was joined with an rspamd verdict (an action other than `none`).
@@ -114,18 +89,9 @@ fn local_replay_reads_both_logs_in_the_same_zone() {
 /// The golden scenarios (pinned to 2026 and UTC) give their golden numbers in other zones too.
 #[test]
 fn golden_scenarios_are_the_same_in_every_zone() {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(fixture("fixtures/scenarios"))
-        .expect("fixtures/scenarios")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    assert!(logs.len() >= 7, "scenario logs missing: {logs:?}");
     let mut failures = Vec::new();
-    for log in &logs {
-        // The RFC 3339 variant has the golden numbers of the log it was made from.
-        let golden = PathBuf::from(log.to_string_lossy().replace(".rfc3339.log", ".log"))
-            .with_extension("prom");
+    for log in &scenario_logs() {
+        let golden = golden_of(log);
         let expected = std::fs::read_to_string(&golden)
             .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
         for tz in &ZONES[1..] {
