@@ -17,9 +17,9 @@ use crate::cli::ServeArgs;
 use crate::exposition;
 use crate::http::{self, HttpOptions};
 use crate::pipeline::Pipeline;
+use crate::source::SourceMsg;
 use crate::source::file::{FollowOptions, follow_file};
 use crate::source::journal::follow_journal;
-use crate::source::SourceMsg;
 use crate::source::state::{FilePosition, State};
 
 /// The default log when neither `--log` nor `--journal` is given.
