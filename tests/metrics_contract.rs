@@ -232,10 +232,13 @@ struct Seen {
     runs: BTreeSet<String>,
 }
 
+/// Label names and values, in the order of the sample line.
+type Labels = Vec<(String, String)>;
+
 /// A sample line's metric name and labels (`name{a="x",b="y"} value ...`).
-fn parse_sample(line: &str) -> Result<(&str, Vec<(String, String)>), String> {
+fn parse_sample(line: &str) -> Result<(&str, Labels), String> {
     let end = line
-        .find(|c: char| c == '{' || c == ' ')
+        .find(['{', ' '])
         .ok_or_else(|| format!("not a sample: {line}"))?;
     let name = &line[..end];
     let mut labels = Vec::new();
@@ -492,11 +495,18 @@ fn scrape(addr: &str, format: Format) -> (Format, String) {
         Format::Prometheus => "text/plain",
         Format::OpenMetrics => "application/openmetrics-text; version=1.0.0",
     };
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: {accept}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read response");
     let (head, body) = resp.split_once("\r\n\r\n").expect("a head and a body");
-    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
     let content_type = head
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -554,7 +564,10 @@ fn expositions() -> Vec<(String, Format, String)> {
     ));
     std::fs::write(&log, text).expect("write the log");
     let served = serve(&log);
-    let long_lines = format!("pflog_source_long_lines_total{{source=\"{}\"}}", log.display());
+    let long_lines = format!(
+        "pflog_source_long_lines_total{{source=\"{}\"}}",
+        log.display()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while sample_value(&scrape(&served.addr, Format::Prometheus).1, &long_lines) != Some(1.0) {
         assert!(
@@ -636,7 +649,9 @@ fn the_documented_families_are_the_exported_ones() {
     // Buckets: one row per documented histogram, equal to what every series shows.
     for (name, d) in &doc.families {
         if d.kind == "histogram" && !doc.buckets.contains_key(name) {
-            diff.push(format!("histogram {name} has no row in {DOC}'s bucket table"));
+            diff.push(format!(
+                "histogram {name} has no row in {DOC}'s bucket table"
+            ));
         }
     }
     for (name, bounds) in &doc.buckets {
