@@ -4,7 +4,7 @@
 Writes a realistic, interleaved syslog of a Postfix 3.7 mail server with postscreen, postgrey,
 policyd-weight (Debian 0.1.15.2 formats), rspamd (milter, proxy worker task log), Dovecot LMTP and
 a little noise from other programs, and next to it the exact values that pflog must export for a
-set of metric families (see METRICS.md and the "Expected semantics" block below).
+set of metric families (see docs/metrics.md and the "Expected semantics" block below).
 
     tools/genlog.py --lines 1000000 --seed 1 --format bsd --out mail.log --expected mail.prom
 

@@ -8,7 +8,7 @@
 #   1. dashboards/generate.py --check           committed JSON matches its generator
 #   2. lint_dashboards.py                       Grafana model sanity (datasource, variables, grid, units, ...)
 #   3. testdata is in sync with make_exposition.py
-#   4. extract_names.py == families of METRICS.md (skipped when the contract file is not found)
+#   4. extract_names.py == families of docs/metrics.md (the metric contract)
 #   5. check_names.sh passes on both test expositions (OpenMetrics and 0.0.4)
 #   6. check_names.sh fails, naming them, when families are missing
 #   7. alerts/check.sh                          promtool check rules + promtool test rules + coverage
@@ -65,14 +65,14 @@ elif python3 "$here/contract_names.py" > "$tmp/contract" 2>/dev/null; then
         extra="$(comm -13 "$tmp/contract" "$tmp/names")"
         unused="$(comm -23 "$tmp/contract" "$tmp/names" | tr '\n' ' ')"
         if [[ -n "$extra" ]]; then
-            echo "names used but not in METRICS.md:"; echo "$extra"
+            echo "names used but not in docs/metrics.md:"; echo "$extra"
             nok "dashboards+rules only use contract families"
         else
             ok "dashboards+rules only use contract families (unused: $unused)"
         fi
     fi
 else
-    skip "contract comparison (METRICS.md not found)"
+    nok "contract_names.py reads docs/metrics.md"
 fi
 
 run "check_names.sh testdata/exposition.openmetrics.txt" "$here/check_names.sh" "$here/testdata/exposition.openmetrics.txt"

@@ -793,7 +793,7 @@ write_expected() {
 # Semantics for the comparator: every sample line below must be present in pflog's
 # output (after reading both log files once) with exactly this value. Series and
 # families not listed are NOT checked: only values that follow with certainty from the
-# mix and METRICS.md are listed. For histograms only _count is listed.
+# mix and docs/metrics.md are listed. For histograms only _count is listed.
 #
 # The mix (all from 127.0.0.1; smtpd = port 25, submission/smtpd = port 587):
 #   m01 plain -> alice (delivered, lmtp)     m02 STARTTLS TLSv1.3 -> bob    m03 TLSv1.2 -> carol
@@ -818,7 +818,7 @@ write_expected() {
 # -> helo; postgrey "Greylisted" -> greylist; "Message size exceeds fixed limit" -> size;
 # policyd-weight "Mail appeared to be SPAM or forged" (a policy service answer) -> policy.
 #
-# Deliberately NOT listed (ambiguous in METRICS.md; values under each reading given):
+# Deliberately NOT listed (ambiguous in docs/metrics.md; values under each reading given):
 #   postfix_message_size_bytes_count / postfix_message_recipients_count: 11 qmgr
 #     "from=... size=" lines but 10 messages (m20 re-enters the active queue after the flush).
 #   policyd_weight_score_count: "rate:" appears on 3 "weighted check" lines, on the PREPEND

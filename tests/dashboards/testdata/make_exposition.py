@@ -6,7 +6,7 @@
   exposition.prom             Prometheus text format 0.0.4
                               (# TYPE foo_total counter)
 
-They contain every family of /work/shared/METRICS.md (the pflog metrics
+They contain every family of docs/metrics.md (the pflog metrics
 contract) plus the pflog self-metrics, with label values that the dashboards
 and alerts filter on, so every dashboard query returns data when Prometheus
 scrapes one of them. Values are arbitrary but consistent (count == +Inf bucket).
