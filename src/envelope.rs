@@ -299,17 +299,25 @@ fn space_and_bracket(b: &[u8]) -> (Option<usize>, Option<usize>) {
     (None, open)
 }
 
+/// A pinned clock and instants, for the envelope's and the clock's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod test_time {
+    use super::{Clock, Micros, days_from_civil};
 
-    fn utc() -> Clock {
+    /// November 2026, UTC.
+    pub(super) fn utc() -> Clock {
         Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0)
     }
 
-    fn at(y: i32, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> Micros {
+    pub(super) fn at(y: i32, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> Micros {
         (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_time::{at, utc};
+    use super::*;
 
     #[test]
     fn multibyte_char_after_a_leading_angle_bracket() {

@@ -9,11 +9,10 @@
 //! table. A family added to the code and not to the doc fails, and so does the other way round.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pflog");
@@ -434,57 +433,17 @@ fn logs(dir: &str) -> Vec<String> {
     logs
 }
 
-/// `pflog serve`, killed when dropped (a failed test must not leave it running).
-struct Served {
-    child: Child,
-    addr: String,
-    _stderr: Receiver<String>,
-}
+#[path = "support/serve.rs"]
+mod support;
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(log: &Path) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--from-start", "--year", "2026"])
+fn serve(log: &Path) -> support::Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--from-start", "--year", "2026"])
         .args(["--max-line-bytes", "4096"])
         .args(["--web.listen-address", "127.0.0.1:0"])
         .arg("--log")
-        .arg(log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pflog serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pflog serve did not report its address");
-        };
-        if let Some(addr) = line.split("serving metrics on http://").nth(1) {
-            return Served {
-                child,
-                addr: addr.trim().to_string(),
-                _stderr: rx,
-            };
-        }
-    }
+        .arg(log);
+    support::start(cmd, Duration::from_secs(30))
 }
 
 /// GET /metrics, asking for `format`; the format the answer is in, and its body.

@@ -8,10 +8,10 @@
 //! per-line family is in it, and `pflog_lines_total` alone proves each line counted once.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pflog");
@@ -52,24 +52,11 @@ fn append(path: &Path, lines: &[Vec<u8>]) {
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: std::sync::mpsc::Receiver<String>,
-}
+#[path = "support/serve.rs"]
+mod support;
 
-/// A failed test must not leave the server running.
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use support::Server;
 
-// The child is waited for in `signal` or in `Drop`.
-#[allow(clippy::zombie_processes)]
 fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> Server {
     let mut cmd = Command::new(BIN);
     // `--from-start`: the first run must not race its first look at the (empty) log against
@@ -85,10 +72,7 @@ fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> S
     ])
     .arg("--state-file")
     .arg(state)
-    .args(extra)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    .args(extra);
     if !log.as_os_str().is_empty() {
         cmd.arg("--log").arg(log);
     }
@@ -96,30 +80,7 @@ fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> S
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env("PATH", format!("{}:{path}", dir.display()));
     }
-    let mut child = cmd.spawn().expect("start pflog serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("pflog serve did not report its address");
-        if let Some(addr) = line.split("serving metrics on http://").nth(1) {
-            return Server {
-                child,
-                addr: addr.trim().to_string(),
-                stderr: rx,
-            };
-        }
-    }
+    support::start(cmd, Duration::from_secs(20))
 }
 
 /// GET /metrics over a plain socket; the body.

@@ -464,14 +464,7 @@ pub(super) fn rfc3339(s: &str, clock: &mut Clock) -> Option<(Micros, usize)> {
 mod tests {
     use super::*;
     use crate::envelope::parse;
-
-    fn utc() -> Clock {
-        Clock::new(Some(2026), (2026, 11)).with_fixed_offset(0)
-    }
-
-    fn at(y: i32, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> Micros {
-        (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1_000_000
-    }
+    use crate::envelope::test_time::{at, utc};
 
     #[test]
     fn for_logs_takes_the_year_and_the_offset() {
