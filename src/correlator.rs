@@ -168,7 +168,7 @@ pub enum Eviction {
     Expired,
 }
 
-/// What the correlator concluded from a line, about that line's instance.
+/// What the correlator concluded from a line (an outcome is about that line's instance).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Outcome {
@@ -374,7 +374,8 @@ impl Correlator {
 
     /// Feeds one event. `session` says how the line relates to an SMTP session, `instance` is
     /// its Postfix instance ([`InstanceKey::NONE`] for policy daemons and rspamd). What it
-    /// concludes goes to `out`; every observation is about `instance`.
+    /// concludes goes to `out`: outcomes are about `instance`; evictions and abandoned
+    /// triplets (state that expired as log time passed) are about no instance in particular.
     pub fn handle(
         &mut self,
         ts: Micros,

@@ -12,8 +12,8 @@ mod delivery;
 mod diagnostics;
 mod exporter;
 mod family;
-pub mod histogram;
-pub mod labels;
+mod histogram;
+mod labels;
 mod outcomes;
 mod policyd_weight;
 mod postgrey;
@@ -32,8 +32,8 @@ use crate::event::{BounceKind, Event};
 use crate::source::metrics::SourceMetrics;
 
 pub use exporter::LineOutcome;
+pub use family::Registrar;
 use family::{Capped, Instance, InstanceService};
-pub use family::{LATENCY_BUCKETS, Registrar};
 use postscreen::PostscreenAction;
 
 pub const DEFAULT_LABEL_CAP: usize = 64;

@@ -42,9 +42,6 @@ pub struct DaemonSpec {
     /// Program names (the syslog tag's last part: `smtpd` of `postfix/smtpd`) and the
     /// `program` label of `pflog_lines_total` each is counted under.
     pub programs: &'static [(&'static str, &'static str)],
-    /// A Postfix program: its `warning:`/`error:`/`fatal:`/`panic:` lines that no rule of its
-    /// own understood are diagnostics.
-    pub postfix: bool,
 }
 
 /// Declares the daemons: the [`Daemon`] enum, the [`DAEMONS`] table and the static dispatch
@@ -65,12 +62,12 @@ macro_rules! daemons {
         }
 
         /// Every daemon pflog reads, in a fixed order (the fuzz target's selector byte is the
-        /// index here, so new daemons go at the end).
+        /// index in [`Daemon::ALL`]: a new daemon goes at the end, so that the daemons before
+        /// it keep their selectors).
         pub const DAEMONS: &[DaemonSpec] = &[$(
             DaemonSpec {
                 daemon: Daemon::$name,
                 programs: &[$(($program, daemons!(@label $program $(, $label)?))),+],
-                postfix: daemons!(@postfix $kind),
             },
         )+];
 

@@ -286,8 +286,8 @@ impl BuiltIn {
         // Bit r: rule r is a candidate; bit 32 + r: a literal alone decides it.
         let mut candidates = 0u64;
         // The automaton's own steps instead of `find_overlapping_iter`, whose per-byte
-        // bookkeeping took twice the instructions; and a literal of the first rule ends the
-        // walk, as no rule comes before it.
+        // bookkeeping costs more than the walk; and a literal of the first rule ends the walk,
+        // as no rule comes before it.
         let dfa = &self.literals;
         let Ok(start) = dfa.start_state(Anchored::No) else {
             return self.set().matches(text).iter().next();

@@ -69,8 +69,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("starting the runtime: {e}"))?;
 
     // Each message is up to one read of a source (256 KiB of lines); 16 of them in flight
-    // bound the memory a fast writer can make us hold (256 messages made `serve` reach 95 MiB
-    // while a 1M-line log was appended), and the sources simply wait for the ingest thread.
+    // bound the memory a fast writer can make us hold, and the sources simply wait for the
+    // ingest thread.
     let (tx, rx) = mpsc::channel::<SourceMsg>(CHANNEL_MESSAGES);
     let mut sources: Vec<Source> = Vec::new();
     let follow = FollowOptions {

@@ -1,4 +1,6 @@
-//! `pflog replay --utc` gives the same numbers whatever the host's time zone: every timestamp,
+//! `pflog replay --utc` gives the same numbers whatever the host's time zone (the mailstack
+//! test with rspamd's log is the one that failed before the one clock; the others guard the
+//! rest of the envelope): every timestamp,
 //! the mail log's and those of rspamd's own log merged in by time (`--rspamd-log`), is read
 //! with the one clock that `--utc` and `--year` set.
 //!

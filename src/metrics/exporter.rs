@@ -81,7 +81,7 @@ impl Exporter {
         }
     }
 
-    /// `pflog_build_info`, registered last, as it always was.
+    /// `pflog_build_info`.
     pub fn register_build_info(r: &mut Registrar<'_>) {
         let build_info: Family<Version, Gauge> = Family::default();
         build_info

@@ -175,7 +175,7 @@ impl<'r> Registrar<'r> {
             .overflow
             .get_or_create_owned(&OverflowLabels { metric, label });
         Capped {
-            values: LabelCap::new(metric, label, self.label_cap),
+            values: LabelCap::new(self.label_cap),
             overflow,
         }
     }

@@ -13,8 +13,6 @@ pub const MAX_VALUE_BYTES: usize = 128;
 /// The distinct values seen for one label of one metric, up to `max`.
 #[derive(Debug)]
 pub struct LabelCap {
-    pub metric: &'static str,
-    pub label: &'static str,
     max: usize,
     /// foldhash instead of SipHash (one lookup per capped label per line): the set never holds
     /// more than `max` values, so colliding values chosen by whoever writes the log cost at
@@ -26,10 +24,8 @@ pub struct LabelCap {
 }
 
 impl LabelCap {
-    pub fn new(metric: &'static str, label: &'static str, max: usize) -> LabelCap {
+    pub fn new(max: usize) -> LabelCap {
         LabelCap {
-            metric,
-            label,
             max,
             values: HashSet::with_hasher(FixedState::default()),
             last: None,
@@ -57,14 +53,6 @@ impl LabelCap {
         self.last = Some(leaked);
         Some(leaked)
     }
-
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 fn truncate(value: &str) -> &str {
@@ -84,18 +72,17 @@ mod tests {
 
     #[test]
     fn cap_holds_and_reuses() {
-        let mut cap = LabelCap::new("m", "l", 2);
+        let mut cap = LabelCap::new(2);
         let a = cap.intern("a").unwrap();
         assert!(std::ptr::eq(a, cap.intern("a").unwrap()));
         assert_eq!(cap.intern("b"), Some("b"));
         assert_eq!(cap.intern("c"), None);
         assert_eq!(cap.intern("a"), Some("a"));
-        assert_eq!(cap.len(), 2);
     }
 
     #[test]
     fn long_values_are_cut_at_a_char_boundary() {
-        let mut cap = LabelCap::new("m", "l", 4);
+        let mut cap = LabelCap::new(4);
         let long = "é".repeat(200);
         let v = cap.intern(&long).unwrap();
         assert!(v.len() <= MAX_VALUE_BYTES);

@@ -37,8 +37,8 @@ impl Rejects {
     }
 
     pub fn reject(&mut self, o: Origin, r: &Reject<'_>) {
-        // Every kind interns its stage, as before the split: the cap's order of first
-        // appearance is part of which values become `other`.
+        // Every kind interns its stage (not only the counted ones): the cap's order of first
+        // appearance decides which values become `other`.
         let stage = self.stage.get(r.stage);
         let counted = match r.kind {
             RejectKind::Reject | RejectKind::MilterReject => true,

@@ -4,10 +4,8 @@
 //! chunks wait in a ready list; whichever worker finds no one recording records the ready
 //! chunks in order in the pipeline (correlator and metrics), then goes back to reading. So
 //! there are only as many threads as workers, none of them idle while there is work, and
-//! most chunks are recorded on the core that staged them. (A reader thread, stager threads
-//! and one recording thread made four threads for two cores, cost a thread switch per chunk
-//! and moved every staged line between cores: `benches/README.md`, "Fifth round".) The
-//! numbers are those of [`Pipeline::process_text`] on every line: the same stage and record.
+//! most chunks are recorded on the core that staged them, with no thread switch per chunk.
+//! The numbers are those of [`Pipeline::process_text`] on every line: the same stage and record.
 //!
 //! A worker's clock only knows the lines it staged; the year of a BSD timestamp depends on the
 //! lines before it (December, then January). Each staged chunk says which year state it was
