@@ -8,22 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[path = "support/replay.rs"]
-mod support;
+mod replay_support;
 
-use support::sorted_samples;
+use replay_support::sorted_samples;
 
 fn scenarios_dir() -> PathBuf {
-    support::fixture("fixtures/scenarios")
+    replay_support::fixture("fixtures/scenarios")
 }
 
 /// `pflog replay FILE --format prometheus`, pinned to 2026 and UTC so goldens are stable.
 fn replay(path: &Path) -> String {
-    support::replay(None, &["--year", "2026", "--utc"], path)
+    replay_support::replay(None, &["--year", "2026", "--utc"], path)
 }
 
 /// The scenario logs written by hand (not their RFC 3339 variants).
 fn scenario_logs() -> Vec<PathBuf> {
-    support::scenario_logs()
+    replay_support::scenario_logs()
         .into_iter()
         .filter(|p| !p.to_string_lossy().ends_with(".rfc3339.log"))
         .collect()

@@ -434,16 +434,16 @@ fn logs(dir: &str) -> Vec<String> {
 }
 
 #[path = "support/serve.rs"]
-mod support;
+mod serve_support;
 
-fn serve(log: &Path) -> support::Server {
+fn serve(log: &Path) -> serve_support::Server {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--from-start", "--year", "2026"])
         .args(["--max-line-bytes", "4096"])
         .args(["--web.listen-address", "127.0.0.1:0"])
         .arg("--log")
         .arg(log);
-    support::start(cmd, Duration::from_secs(30))
+    serve_support::start(cmd, Duration::from_secs(30))
 }
 
 /// GET /metrics, asking for `format`; the format the answer is in, and its body.

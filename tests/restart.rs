@@ -53,9 +53,9 @@ fn append(path: &Path, lines: &[Vec<u8>]) {
 }
 
 #[path = "support/serve.rs"]
-mod support;
+mod serve_support;
 
-use support::Server;
+use serve_support::Server;
 
 fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> Server {
     let mut cmd = Command::new(BIN);
@@ -80,7 +80,7 @@ fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> S
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env("PATH", format!("{}:{path}", dir.display()));
     }
-    support::start(cmd, Duration::from_secs(20))
+    serve_support::start(cmd, Duration::from_secs(20))
 }
 
 /// GET /metrics over a plain socket; the body.

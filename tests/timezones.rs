@@ -8,9 +8,9 @@
 //! west of UTC, one half an hour off east of it, one half an hour off west of it.
 
 #[path = "support/replay.rs"]
-mod support;
+mod replay_support;
 
-use support::{fixture, golden_of, scenario_logs, sorted_samples};
+use replay_support::{fixture, golden_of, scenario_logs, sorted_samples};
 
 const ZONES: [&str; 4] = [
     "UTC0",
@@ -21,7 +21,7 @@ const ZONES: [&str; 4] = [
 
 /// `pflog replay ARGS LOG --format prometheus` with `TZ=tz`.
 fn replay(tz: &str, args: &[&str], log: &std::path::Path) -> String {
-    support::replay(Some(tz), args, log)
+    replay_support::replay(Some(tz), args, log)
 }
 
 /// Messages whose outcome was joined with an rspamd verdict (an action other than `none`).
