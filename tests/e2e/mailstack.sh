@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pflog end-to-end mail stack: real Postfix + Dovecot LMTP + postgrey + policyd-weight
 # + rspamd (milter) + SMTP sinks, all on 127.0.0.1, driven by swaks with a known mix.
+# With --auth: + policyd-spf, OpenDKIM, OpenDMARC and the auth mix (fixtures/auth/).
 #
-#   tests/e2e/mailstack.sh [--install] --capture        run, verify, (re)write fixtures/mailstack/
+#   tests/e2e/mailstack.sh [--install] [--auth] --capture   run, verify, (re)write fixtures/mailstack/
 #   tests/e2e/mailstack.sh [--install] --check CMD      run, verify, then CMD MAIL_LOG RSPAMD_LOG EXPECTED_PROM
 #   tests/e2e/mailstack.sh --install                    only apt-get install the packages
 #   options: --keep (keep the temp work dir), --workdir-parent DIR (default /tmp),
@@ -19,14 +20,15 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
-DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp LIVE_START="" LIVE_CHECK=""
+DO_INSTALL=0 MODE="" CHECK_CMD="" KEEP=0 WORK_PARENT=/tmp LIVE_START="" LIVE_CHECK="" STACK=mail
 while (($#)); do
     case $1 in
         --install) DO_INSTALL=1 ;;
+        --auth) STACK=auth ;;
         --capture) MODE=capture ;;
         --check) MODE=check; CHECK_CMD=${2:?--check needs a command}; shift ;;
         --live-start) LIVE_START=${2:?--live-start needs a command}; shift ;;
@@ -39,6 +41,7 @@ while (($#)); do
     shift
 done
 [[ -n $MODE || $DO_INSTALL == 1 ]] || usage 2
+[[ $STACK == auth ]] && FIXTURES="$REPO_ROOT/fixtures/auth"
 
 T_START=${PFLOG_E2E_T0:-${EPOCHREALTIME/[.,]/}}   # microseconds; kept across the re-exec below
 export PFLOG_E2E_T0=$T_START
@@ -54,10 +57,13 @@ fail() { log "FAILED in step [$CURRENT_STEP]: $*"; exit 1; }
 # 1. --install
 # ---------------------------------------------------------------------------------------
 PACKAGES=(postfix postgrey policyd-weight rspamd dovecot-core dovecot-lmtpd swaks rsyslog
-          openssl python3 libio-socket-ssl-perl libnet-ssleay-perl)
+          openssl python3 libio-socket-ssl-perl libnet-ssleay-perl
+          postfix-policyd-spf-python opendkim opendkim-tools opendmarc)
 if [[ $DO_INSTALL == 1 ]]; then
     step "install packages: ${PACKAGES[*]}"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # opendmarc's package offers to create a MySQL history database: not here
+    echo "opendmarc opendmarc/dbconfig-install boolean false" | debconf-set-selections
     # Keep maintainer scripts from starting the system services (no systemd here; a
     # system rsyslogd would grab /dev/log). Only if the image has no policy yet.
     made_policy=0
@@ -82,8 +88,13 @@ if [[ -z ${PFLOG_E2E_UNDER_REAPER:-} ]]; then
     [[ $KEEP == 1 ]] && args+=(--keep)
     [[ -n $LIVE_START ]] && args+=(--live-start "$LIVE_START")
     [[ -n $LIVE_CHECK ]] && args+=(--live-check "$LIVE_CHECK")
+    [[ $STACK == auth ]] && args+=(--auth)
     args+=(--workdir-parent "$WORK_PARENT")
-    exec "$PY" "$SCRIPT_DIR/lib/reaper.py" --grace 10 -- bash "$SCRIPT_DIR/mailstack.sh" "${args[@]}"
+    reaper=("$PY" "$SCRIPT_DIR/lib/reaper.py" --grace 10 -- bash "$SCRIPT_DIR/mailstack.sh" "${args[@]}")
+    # --auth: a private mount namespace, in which lib/auth.sh bind-mounts a resolv.conf naming
+    # the DNS stub over /etc/resolv.conf (nothing outside the run sees it; it goes with the run)
+    [[ $STACK == auth ]] && exec unshare --mount --propagation private -- "${reaper[@]}"
+    exec "${reaper[@]}"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -102,6 +113,7 @@ USERS=(alice bob carol dave erin grey)
 PASSWORD=secret
 
 W=""            # work dir, set below
+[[ $STACK == auth ]] && . "$SCRIPT_DIR/lib/auth.sh"
 LOCK_FD=""
 
 # ---------------------------------------------------------------------------------------
@@ -242,9 +254,14 @@ step "preflight checks"
 for b in postfix postqueue sendmail postgrey policyd-weight rspamd dovecot swaks rsyslogd openssl flock setsid; do
     command -v "$b" >/dev/null || fail "missing program '$b' (run with --install)"
 done
+if [[ $STACK == auth ]]; then
+    for b in policyd-spf opendkim opendkim-genkey opendkim-testmsg opendmarc mount; do
+        command -v "$b" >/dev/null || fail "missing program '$b' (run with --install)"
+    done
+fi
 exec {LOCK_FD}>/tmp/pflog-mailstack.lock
 flock -n "$LOCK_FD" || fail "another mailstack.sh run holds /tmp/pflog-mailstack.lock"
-for p in $P_SMTP $P_SUBM $P_LMTP $P_AUTH $P_GREY $P_POLW $P_MILTER $P_DNS $P_SINK_OK $P_SINK_BOUNCE 11333 11334; do
+for p in $P_SMTP $P_SUBM $P_LMTP $P_AUTH $P_GREY $P_POLW $P_MILTER $P_DNS $P_SINK_OK $P_SINK_BOUNCE 11333 11334 ${P_DKIM:-} ${P_DMARC:-}; do
     port_busy tcp "$p" && fail "TCP port $p is already in use (see: ss -ltnp 'sport = :$p')"
 done
 port_busy udp $P_DNS && fail "UDP port $P_DNS is already in use"
@@ -273,7 +290,8 @@ global(workDirectory="$W/rsyslog" localHostName="$LOGHOST" preserveFQDN="off")
 module(load="imuxsock" SysSock.Use="on" SysSock.Name="/dev/log" SysSock.Unlink="on"
        SysSock.RateLimit.Interval="0")
 if (\$syslogtag startswith "postgrey" or \$syslogtag startswith "postfix/policyd-weight"
-    or \$syslogtag startswith "policyd-weight") then {
+    or \$syslogtag startswith "policyd-weight" or \$syslogtag startswith "policyd-spf"
+    or \$syslogtag startswith "opendkim" or \$syslogtag startswith "opendmarc") then {
     action(type="omfile" file="$W/mail.log" template="RSYSLOG_TraditionalFileFormat")
     stop
 }
@@ -508,12 +526,14 @@ grey@vmail.test  greylist
 dave@vmail.test  weighted
 EOF
 
+[[ $STACK == auth ]] && auth_configure
+
 # ---------------------------------------------------------------------------------------
 # 4. start the daemons
 # ---------------------------------------------------------------------------------------
 step "start DNS stub (127.0.0.1:$P_DNS)"
 STARTED+=(dnsstub)
-setsid "$PY" "$SCRIPT_DIR/lib/dnsstub.py" $P_DNS "$W/pids/dnsstub.pid" </dev/null >"$W/logs/dnsstub.out" 2>&1 &
+setsid "$PY" "$SCRIPT_DIR/lib/dnsstub.py" $P_DNS "$W/pids/dnsstub.pid" ${AUTH_ZONE:+"$W/dns-zone.txt"} </dev/null >"$W/logs/dnsstub.out" 2>&1 &
 wait_port udp $P_DNS "DNS stub" 10
 
 step "start rsyslogd (/dev/log -> mail.log)"
@@ -567,6 +587,8 @@ setsid "$PY" "$SCRIPT_DIR/lib/sink.py" --port $P_SINK_BOUNCE --pidfile "$W/pids/
     --name sink.bounce.test --rcpt-reply "550 5.1.1 <nobody@bounce.test>: Recipient address rejected: User unknown" \
     </dev/null >"$W/logs/sink-bounce.out" 2>&1 &
 wait_port tcp $P_SINK_BOUNCE sink-bounce 10
+
+[[ $STACK == auth ]] && auth_start
 
 step "start Postfix (smtpd 127.0.0.1:$P_SMTP, submission 127.0.0.1:$P_SUBM)"
 STARTED+=(postfix)
@@ -629,6 +651,8 @@ if [[ -n $LIVE_START ]]; then
     echo $! >"$W/pids/live.pid"
 fi
 
+# --auth runs the auth mix (lib/auth.sh) instead of the mail mix, which runs down to the 'fi'
+if [[ $STACK == auth ]]; then auth_mix; else
 step "mix: inbound on port $P_SMTP"
 printf 'This is the GTUBE test.\n\n%s\n' "$GTUBE_REJECT" >"$W/gtube-reject.txt"
 printf 'This is the add-header test pattern.\n\n%s\n' "$GTUBE_ADDHDR" >"$W/gtube-addheader.txt"
@@ -680,6 +704,7 @@ setsid "$PY" "$SCRIPT_DIR/lib/sink.py" --port $P_SINK_OK --pidfile "$W/pids/sink
     </dev/null >"$W/logs/sink-ok.out" 2>&1 &
 wait_port tcp $P_SINK_OK sink-ok 10
 postqueue -c "$PFC" -f || fail "postqueue -f failed"
+fi
 
 step "wait until the queue is empty"
 for ((i = 0; i < 600; i++)); do
@@ -696,6 +721,8 @@ EXP_FILE=() EXP_N=() EXP_RE=() EXP_WHAT=()
 expect() { EXP_FILE+=("$1"); EXP_N+=("$2"); EXP_RE+=("$3"); EXP_WHAT+=("$4"); }
 PF='^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} [^ ]+ '          # syslog-style prefix
 QID='[0-9A-F]{6,}'
+# --auth: lib/auth.sh has the auth mix's table; the mail mix's table runs down to the 'fi'
+if [[ $STACK == auth ]]; then auth_expectations; else
 expect mail 18 "${PF}postfix/smtpd\[[0-9]+\]: connect from localhost\[127\.0\.0\.1\]$" "smtpd connect"
 expect mail 18 "${PF}postfix/smtpd\[[0-9]+\]: disconnect from " "smtpd disconnect"
 expect mail 3  "${PF}postfix/submission/smtpd\[[0-9]+\]: connect from " "submission connect"
@@ -745,6 +772,7 @@ expect rspamd 8  "${RL}id: <pflog-e2e-[^>]+>, qid: <$QID>, ip: 127\.0\.0\.1, (us
 expect rspamd 1  "${RL}id: <pflog-e2e-m11-addheader@sender\.test>, qid: <$QID>, .*\(default: S \(add header\): \[6\.00/15\.00\]" "rspamd add header"
 expect rspamd 1  "${RL}id: <pflog-e2e-m10-gtube@sender\.test>, qid: <$QID>, .*\(default: S \(reject\): \[15\.00/15\.00\]" "rspamd reject"
 expect rspamd 10 "rspamd_task_write_log: " "rspamd task lines in total"
+fi
 
 verify() { # [timeout]: poll until every expectation holds exactly
     local t=${1:-30} i k n bad
@@ -894,7 +922,7 @@ HDR
         echo "rspamd_scan_duration_seconds_count 10"
     } | LC_ALL=C sort
 }
-write_expected >"$W/expected.prom"
+if [[ $STACK == auth ]]; then auth_write_expected; else write_expected; fi >"$W/expected.prom"
 
 # ---------------------------------------------------------------------------------------
 # 8. capture / check
@@ -910,7 +938,7 @@ if [[ $MODE == capture ]]; then
 else
     step "check: expected.prom is current"
     cmp -s "$W/expected.prom" "$FIXTURES/expected.prom" ||
-        fail "fixtures/mailstack/expected.prom differs from what this mix produces; re-run with --capture (diff: diff $W/expected.prom $FIXTURES/expected.prom)"
+        fail "$FIXTURES/expected.prom differs from what this mix produces; re-run with --capture (diff: diff $W/expected.prom $FIXTURES/expected.prom)"
     step "check: run $CHECK_CMD"
     rc=0
     bash -c "$CHECK_CMD \"\$@\"" check-cmd "$W/mail.log" "$W/rspamd.log" "$FIXTURES/expected.prom" || rc=$?

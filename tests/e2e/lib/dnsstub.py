@@ -6,7 +6,11 @@ fixed table; any name not in the table gets NXDOMAIN. It exists so that
 policyd-weight and rspamd, which always do DNS lookups, get fast and
 deterministic answers and never send a packet off the loopback interface.
 
-Usage: dnsstub.py PORT PIDFILE
+Usage: dnsstub.py PORT PIDFILE [ZONEFILE]
+
+ZONEFILE adds records made at run time (the DKIM keys of the auth mix): one record a line,
+"NAME TYPE VALUE" with TYPE A or TXT; the rest of the line is the value (a TXT value longer
+than 255 bytes is split into several character-strings, as RFC 7208/6376 allow).
 """
 import os
 import socket
@@ -15,7 +19,7 @@ import struct
 import sys
 import threading
 
-A, NS, CNAME, PTR, MX, TXT, AAAA = 1, 2, 5, 12, 15, 16, 28
+A, NS, CNAME, SOA, PTR, MX, TXT, AAAA = 1, 2, 5, 6, 12, 15, 16, 28
 
 # name -> list of (type, rdata-spec)
 ZONE = {
@@ -47,7 +51,7 @@ def rdata(rtype, spec):
         return struct.pack("!H", spec[0]) + encode_name(spec[1])
     if rtype == TXT:
         b = spec.encode()
-        return bytes([len(b)]) + b
+        return b"".join(bytes([len(b[i:i + 255])]) + b[i:i + 255] for i in range(0, max(len(b), 1), 255))
     raise ValueError(rtype)
 
 
@@ -88,8 +92,15 @@ def answer(msg):
         rcode = 3  # NXDOMAIN
     print("query %s type=%d -> %s answers=%d" % (qname, qtype, "NXDOMAIN" if rcode == 3 else "NOERROR", len(rrs)),
           flush=True)
+    # A negative answer carries the SOA of the top-level zone in its authority section (RFC 2308),
+    # as a real server's does: some resolvers (rspamd's) treat one without it as a failed lookup.
+    auth = []
+    if not rrs:
+        zone = key.rsplit(".", 1)[-1]
+        soa = encode_name("ns." + zone) + encode_name("hostmaster." + zone) + struct.pack("!IIIII", 1, 3600, 600, 86400, 300)
+        auth.append(encode_name(zone) + struct.pack("!HHIH", SOA, 1, 300, len(soa)) + soa)
     rflags = 0x8000 | 0x0400 | (flags & 0x0100) | 0x0080 | rcode
-    return struct.pack("!HHHHHH", qid, rflags, 1, len(rrs), 0, 0) + question + b"".join(rrs)
+    return struct.pack("!HHHHHH", qid, rflags, 1, len(rrs), len(auth), 0) + question + b"".join(rrs) + b"".join(auth)
 
 
 class UDPHandler(socketserver.BaseRequestHandler):
@@ -122,8 +133,20 @@ class TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+def load_zone(path):
+    types = {"A": A, "TXT": TXT}
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, rtype, value = line.rstrip("\n").split(None, 2)
+            ZONE.setdefault(name.lower().rstrip("."), []).append((types[rtype], value))
+
+
 def main():
     port, pidfile = int(sys.argv[1]), sys.argv[2]
+    if len(sys.argv) > 3:
+        load_zone(sys.argv[3])
     udp = UDPServer(("127.0.0.1", port), UDPHandler)
     tcp = TCPServer(("127.0.0.1", port), TCPHandler)
     threading.Thread(target=tcp.serve_forever, daemon=True).start()
