@@ -10,6 +10,10 @@ For every metric family that EXPECTED mentions, a series in ACTUAL with a non-ze
 EXPECTED does not list is reported as unexpected (EXPECTED is complete for its families).
 Label order does not matter. Prints one line per mismatch, a per-family summary, and exits 1 when
 there is any mismatch (0 otherwise).
+
+A comment line `# sum-by: FAMILY LABEL,LABEL...` in EXPECTED sums ACTUAL's series of FAMILY over
+those labels (dropping the others, as PromQL's `sum by`) before the comparison, so that EXPECTED
+can fix a family's values for some labels while the family may carry more.
 """
 
 import argparse
@@ -18,6 +22,7 @@ import re
 import signal
 import sys
 
+SUM_BY = re.compile(r'^#\s*sum-by:\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s+([a-zA-Z_][a-zA-Z0-9_]*(?:\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*)*)\s*$')
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?\s*$')
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 
@@ -58,6 +63,27 @@ def parse(path):
     return series
 
 
+def sum_by_directives(path):
+    """FAMILY -> set of labels, from the `# sum-by:` lines of EXPECTED."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = SUM_BY.match(line.strip())
+            if m:
+                out[m.group(1)] = {x.strip() for x in m.group(2).split(",")}
+    return out
+
+
+def aggregate(series, by):
+    """Sum the series of every family in `by` over its labels (the others are kept as they are)."""
+    out = collections.defaultdict(float)
+    for (name, labels), v in series.items():
+        if name in by:
+            labels = tuple(kv for kv in labels if kv[0] in by[name])
+        out[(name, labels)] += v
+    return dict(out)
+
+
 def show(key):
     name, labels = key
     return "%s{%s}" % (name, ",".join('%s="%s"' % kv for kv in labels))
@@ -79,6 +105,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     exp = parse(a.expected)
     act = parse(a.actual)
+    if a.expected != "-":
+        act = aggregate(act, sum_by_directives(a.expected))
     ign = [re.compile(x) for x in a.ignore]
 
     def ignored(key):

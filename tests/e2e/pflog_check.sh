@@ -8,7 +8,9 @@
 #                                             read must give exactly its /metrics
 #
 # Environment: PFLOG_BIN (the binary), PFLOG_E2E_PORT (the live observer's port on 127.0.0.1),
-# PFLOG_E2E_OUT (a directory for the scrape and replay outputs).
+# PFLOG_E2E_OUT (a directory for the scrape and replay outputs), PFLOG_E2E_COUNT_LINES=1 (also
+# check pflog_lines_total: every line of the logs read is "parsed", per program, as counted here
+# from the logs' syslog tags with awk, not by pflog).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,6 +27,23 @@ check="python3 $root/benches/check_expected.py"
 samples() {
     grep -v '^#' "$1" | grep -v -e '^pflog_source_' -e '^postfix_message_rspamd_outcomes_total' |
         LC_ALL=C sort
+}
+
+# lines_expected MAIL RSPAMD: pflog_lines_total as it must be if every line is parsed: the
+# program of a syslog line is its tag without [pid] and without a "postfix/..." prefix (so
+# postfix/submission/smtpd is smtpd, postfix/policyd-weight is policyd-weight); every line of
+# rspamd's own log is rspamd.
+lines_expected() {
+    {
+        awk '{ t = $5; sub(/\[.*$/, "", t); sub(/:$/, "", t); n = split(t, p, "/"); print p[n] }' "$1"
+        awk '{ print "rspamd" }' "$2"
+    } | LC_ALL=C sort | uniq -c | awk '{ printf "pflog_lines_total{program=\"%s\",result=\"parsed\"} %d\n", $2, $1 }'
+}
+check_lines() { # MAIL RSPAMD PROM
+    [[ ${PFLOG_E2E_COUNT_LINES:-} == 1 ]] || return 0
+    lines_expected "$1" "$2" >"$out/lines-expected.prom"
+    echo "pflog_lines_total of $3 vs the lines of each program in the logs"
+    $check "$out/lines-expected.prom" "$3"
 }
 
 case $mode in
@@ -49,12 +68,18 @@ live)
     done
     ((have == want)) || { echo "live pflog read $have lines, the logs have $want" >&2; exit 1; }
     echo "live pflog read all $want lines; comparing its /metrics with $4"
-    $check "$4" "$out/live.prom"
+    # both comparisons run (and print what differs) before the verdict
+    rc=0
+    $check "$4" "$out/live.prom" || rc=1
+    check_lines "$out/live-mail.log" "$out/live-rspamd.log" "$out/live.prom" || rc=1
+    exit $rc
     ;;
 replay)
     "$bin" replay --format prometheus "$mail" --rspamd-log "$rspamd" >"$out/replay.prom"
     echo "replay of the captured logs vs $4"
-    $check "$4" "$out/replay.prom"
+    rc=0
+    $check "$4" "$out/replay.prom" || rc=1
+    check_lines "$mail" "$rspamd" "$out/replay.prom" || rc=1
     "$bin" replay --format prometheus "$out/live-mail.log" --rspamd-log "$out/live-rspamd.log" \
         >"$out/replay-snapshot.prom"
     if ! diff <(samples "$out/live.prom") <(samples "$out/replay-snapshot.prom") >"$out/live-vs-replay.diff"; then
@@ -63,6 +88,7 @@ replay)
         exit 1
     fi
     echo "live /metrics and replay of the same lines agree on every series"
+    exit $rc
     ;;
 *)
     echo "usage: $0 serve|live|replay MAIL RSPAMD [EXPECTED]" >&2
