@@ -58,11 +58,12 @@ fail() { log "FAILED in step [$CURRENT_STEP]: $*"; exit 1; }
 # ---------------------------------------------------------------------------------------
 PACKAGES=(postfix postgrey policyd-weight rspamd dovecot-core dovecot-lmtpd swaks rsyslog
           openssl python3 libio-socket-ssl-perl libnet-ssleay-perl
-          postfix-policyd-spf-python opendkim opendkim-tools opendmarc)
+          postfix-policyd-spf-python opendkim opendkim-tools opendmarc dbconfig-no-thanks)
 if [[ $DO_INSTALL == 1 ]]; then
     step "install packages: ${PACKAGES[*]}"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    # opendmarc's package offers to create a MySQL history database: not here
+    # opendmarc's package offers to create a MySQL history database: not here (and
+    # dbconfig-no-thanks in PACKAGES keeps apt from pulling in dbconfig-mysql for it)
     echo "opendmarc opendmarc/dbconfig-install boolean false" | debconf-set-selections
     # Keep maintainer scripts from starting the system services (no systemd here; a
     # system rsyslogd would grab /dev/log). Only if the image has no policy yet.
