@@ -557,6 +557,76 @@ def overview():
         target(f"sum by (service, action) (rate(postfix_milter_actions_total{{{P}}}[{RI}]))", "{{service}} {{action}}"),
     ], unit="suffix: actions/s", desc="milter-reject/discard/hold/... from smtpd and cleanup."), 12, 9)
 
+    # ---------------------------------------------------------------- authentication
+    b.row("Authentication (SPF, DKIM, DMARC, ARC)")
+    checks = 'check=~"spf|dkim|dmarc|arc"'
+    for result, color in (("pass", "green"), ("fail", "red")):
+        b.add(stat(f"Inbound {result} share by check", [target(
+            f'(sum by (check) (increase(mail_auth_results_total{{{I},{checks},result="{result}"}}[$__range]))'
+            f' or 0 * sum by (check) (increase(mail_auth_results_total{{{I},{checks}}}[$__range])))'
+            f' / sum by (check) (increase(mail_auth_results_total{{{I},{checks}}}[$__range]))',
+            "{{check}}", True, "time_series")], unit="percentunit", decimals=1, th=thresholds((color, None)),
+            desc=f"Share of the verification results (mail_auth_results_total: policyd-spf, opendkim, opendmarc, "
+                 f"rspamd) that were {result}, per check, in the selected time range. Every result counts "
+                 f"(none = no SPF record / no signature / no DMARC record); opendkim logs one result per "
+                 f"signature, and a site running two checkers counts a message once per checker."), 12, 4)
+    auth_colors = [color_override("pass", "green"), color_override("fail", "red"),
+                   color_override("softfail", "orange"), color_override("neutral", "blue"),
+                   color_override("none", "gray"), color_override("temperror", "yellow"),
+                   color_override("permerror", "purple"), color_override("policy", "dark-red"),
+                   color_override("other", "text")]
+    for check, name, note in (
+            ("spf", "SPF", "policyd-spf 'Received-SPF:' (MAIL FROM identity) and rspamd R_SPF_*. HELO checks are "
+                           "check=\"spf_helo\" (see the table)."),
+            ("dkim", "DKIM", "opendkim verification (one result per signature; 'no signature data' = none) and "
+                             "rspamd R_DKIM_*."),
+            ("dmarc", "DMARC", "opendmarc 'DOMAIN pass|fail|none' and rspamd DMARC_POLICY_* / DMARC_NA."),
+            ("arc", "ARC", "rspamd ARC_* symbols.")):
+        b.add(timeseries(f"Inbound {name} results", [
+            target(f'sum by (result) (pflog:mail_auth_results:rate5m{{{I},check="{check}"}})', "{{result}}"),
+        ], stack="percent", max_=1, legend_calcs=["mean", "lastNotNull"], overrides=auth_colors,
+            desc=f"Share of {name} results by result (5 minute rates, all checking daemons): {note}"), 6, 8)
+    b.add(timeseries("DMARC fail share", [
+        target(f"pflog:mail_auth_results_dmarc_fail:ratio_rate1h{{{I}}}", "last hour {{instance}} {{daemon}}"),
+        target(f"pflog:mail_auth_results_dmarc_fail:ratio_rate1d{{{I}}}", "last 24h {{instance}} {{daemon}}"),
+    ], unit="percentunit", max_=1, legend_calcs=["mean", "lastNotNull"],
+        thresholds_line=thresholds(("transparent", None), ("red", 0.2)),
+        desc="Share of DMARC results that are fail, per checking daemon. PflogDMARCFailShareRising fires when the "
+             "1h share is above 20% and 10 points above the 24h share, with more than 20 results in the hour."), 8, 8)
+    b.add(timeseries("DMARC dispositions", [
+        target(f"sum by (daemon, disposition) (rate(mail_dmarc_dispositions_total{{{I}}}[{RI}]))",
+               "{{daemon}} {{disposition}}"),
+    ], unit="mps", stack="normal", desc="The policy applied to inbound mail after its DMARC check: none (delivered "
+                                        "as usual), quarantine, reject.",
+        overrides=[color_override("opendmarc none", "green"), color_override("opendmarc quarantine", "orange"),
+                   color_override("opendmarc reject", "red")]), 8, 8)
+    b.add(timeseries("Outbound DKIM signatures", [
+        target(f"sum by (domain) (rate(mail_dkim_signatures_total{{{I}}}[{RI}]))", "signed {{domain}}"),
+        target(f'sum(pflog:postfix_deliveries:rate5m{{{P},service=~"(.+/)?smtp",status="sent"}})',
+               "outbound SMTP deliveries (sent)"),
+    ], unit="mps", desc="'DKIM-Signature field added (s=..., d=DOMAIN)' per second by signing domain (capped label), "
+                        "next to outbound SMTP deliveries. Signing happens once per message on submission, deliveries "
+                        "count per recipient and attempt, so the lines differ; signatures dropping to zero while "
+                        "deliveries go on is what PflogDKIMSigningStopped alerts on.",
+        overrides=[color_override("outbound SMTP deliveries (sent)", "text")]), 8, 8)
+    b.add(timeseries("Delivered mail by DMARC result", [
+        target(f'sum by (result) (rate(postfix_message_auth_outcomes_total{{{P},outcome="delivered",check="dmarc"}}[{RI}]))',
+               "{{result}}"),
+    ], unit="mps", stack="normal", overrides=auth_colors + [color_override("unknown", "light-blue")],
+        desc="Recipients delivered, by the DMARC result joined to their message by queue ID; unknown: no DMARC "
+             "result was logged for the message (outbound or local mail, no DMARC checker)."), 8, 8)
+    b.add(timeseries("Rejects for SPF and DMARC", [
+        target(f'sum by (reason, service) (rate(postfix_rejects_total{{{P},reason=~"spf|dmarc"}}[{RI}]))',
+               "{{reason}} {{service}}"),
+    ], unit="suffix: rejects/s", stack="normal",
+        desc="Postfix reject lines classified as spf (policyd-spf 'Message rejected due to: SPF fail', 'Rejected "
+             "by SPF') or dmarc (milter-reject 'rejected by DMARC policy')."), 8, 8)
+    b.add(table("Authentication results", [target(
+        f"sort_desc(sum by (daemon, check, result) (increase(mail_auth_results_total{{{I}}}[$__range])))",
+        "", True, "table")], "results", order=["daemon", "check", "result"],
+        desc="Verification results in the selected time range by daemon, check (spf, spf_helo, dkim, dmarc, arc) "
+             "and result."), 8, 8)
+
     # ---------------------------------------------------------------- greylisting
     b.row("Greylisting (postgrey)")
     b.add(timeseries("Greylist vs pass", [
@@ -709,7 +779,7 @@ def overview():
 
     return dashboard(
         "pflog-overview", "pflog / Postfix overview",
-        "Postfix mail flow, TLS, rejections, greylisting, policyd-weight, rspamd, delivery and pflog health.",
+        "Postfix mail flow, TLS, rejections, authentication (SPF/DKIM/DMARC), greylisting, policyd-weight, rspamd, delivery and pflog health.",
         b, ["pflog", "postfix", "mail"],
         [link_to("pflog dashboards", "pflog")])
 
@@ -787,10 +857,10 @@ def tls_security():
     ], unit="suffix: conn/s", stack="normal", desc="Clients that dropped the connection; after STARTTLS usually "
                                                   "means a failed handshake, after AUTH a failed login."), 12, 8)
     b.add(timeseries("Security-relevant rejects", [
-        target(f'sum by (reason) (pflog:postfix_rejects:rate5m{{{P},reason=~"rbl|relay_denied|tls_required|spf|client|helo|sender|rate_limit"}})',
+        target(f'sum by (reason) (pflog:postfix_rejects:rate5m{{{P},reason=~"rbl|relay_denied|tls_required|spf|dmarc|client|helo|sender|rate_limit"}})',
                "{{reason}}"),
     ], unit="suffix: rejects/s", stack="normal", desc="Rejects for blocklisted clients, relay attempts, missing TLS, "
-                                                      "SPF, client/HELO/sender restrictions and rate limits."), 12, 8)
+                                                      "SPF, DMARC, client/HELO/sender restrictions and rate limits."), 12, 8)
     b.add(table("Top rejects", [target(
         f"topk(20, sum by (service, stage, code, reason) (increase(postfix_rejects_total{{{P}}}[$__range])))",
         "", True, "table")], "rejects", order=["service", "stage", "code", "reason"],

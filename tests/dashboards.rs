@@ -63,7 +63,10 @@ fn dashboards_match_their_generator_and_lint_clean() {
     run(Command::new("python3").arg(root().join("tests/dashboards/lint_dashboards.py")));
 }
 
-/// A real `pflog serve` reading fixture logs that exercise every family.
+/// A real `pflog serve` reading fixture logs that exercise every family: the scenarios, the real
+/// mail stack's logs (`fixtures/mailstack/`) and the real stack's run with policyd-spf, OpenDKIM
+/// and OpenDMARC (`fixtures/auth/`, from `tests/e2e/mailstack.sh --auth`), which is where the
+/// mail authentication families the *Authentication* row and alerts use come from.
 struct Served {
     child: Child,
     addr: String,
@@ -101,32 +104,40 @@ fn serve_fixtures() -> Served {
         .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     scenarios.sort();
-    for p in scenarios
-        .iter()
-        .chain([&fixtures.join("mailstack/mail.log")])
-    {
-        mail.extend(std::fs::read(p).expect("read fixture"));
+    for p in scenarios.iter().chain([
+        &fixtures.join("mailstack/mail.log"),
+        &fixtures.join("auth/mail.log"),
+    ]) {
+        let text = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+        mail.extend(text);
     }
     let mail_log = dir.path().join("mail.log");
     std::fs::write(&mail_log, &mail).expect("write mail.log");
-    let rspamd_log = dir.path().join("rspamd.log");
-    std::fs::copy(fixtures.join("mailstack/rspamd.log"), &rspamd_log).expect("copy rspamd.log");
-    let lines = mail.iter().filter(|b| **b == b'\n').count()
-        + std::fs::read(&rspamd_log)
-            .expect("read")
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
+    // rspamd's own logs, each a source of its own beside the mail log, as on a real host.
+    let mut rspamd_logs = Vec::new();
+    let mut lines = mail.iter().filter(|b| **b == b'\n').count();
+    for (i, src) in ["mailstack/rspamd.log", "auth/rspamd.log"]
+        .iter()
+        .enumerate()
+    {
+        let text = std::fs::read(fixtures.join(src)).unwrap_or_else(|e| panic!("read {src}: {e}"));
+        lines += text.iter().filter(|b| **b == b'\n').count();
+        let path = dir.path().join(format!("rspamd{i}.log"));
+        std::fs::write(&path, &text).expect("write rspamd log");
+        rspamd_logs.push(path);
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_pflog"))
-        .args(["serve", "--from-start", "--year", "2026", "--log"])
-        .arg(&mail_log)
-        .arg("--log")
-        .arg(&rspamd_log)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pflog"));
+    cmd.args(["serve", "--from-start", "--year", "2026", "--log"])
+        .arg(&mail_log);
+    for p in &rspamd_logs {
+        cmd.arg("--log").arg(p);
+    }
+    let child = cmd
         .args(["--web.listen-address", &addr])
         .stderr(Stdio::null())
         .spawn()

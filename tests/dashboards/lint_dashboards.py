@@ -21,7 +21,7 @@ import sys
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DS = {"type": "prometheus", "uid": "${datasource}"}
-OVERVIEW_ROWS = ["Mail flow", "TLS", "Rejections", "Greylisting", "policyd-weight", "rspamd", "Delivery",
+OVERVIEW_ROWS = ["Mail flow", "TLS", "Rejections", "Authentication", "Greylisting", "policyd-weight", "rspamd", "Delivery",
                  "Exporter health"]
 
 

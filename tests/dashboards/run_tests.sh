@@ -13,7 +13,8 @@
 #   6. check_names.sh fails, naming them, when families are missing
 #   7. alerts/check.sh                          promtool check rules + promtool test rules + coverage
 #   8. run_prometheus_check.sh against the test expositions served by python3 -m http.server
-#      on 127.0.0.1 (0.0.4 and OpenMetrics files), and a negative run that must fail
+#      on 127.0.0.1 (0.0.4 and OpenMetrics files), and negative runs that must fail (no rspamd
+#      families; no mail authentication families)
 # Ends with "N passed, M failed"; exits 1 if anything failed.
 set -uo pipefail
 
@@ -134,6 +135,23 @@ else
     fi
     "$here/run_prometheus_check.sh" "$served_addr" --allow-empty >"$tmp/out" 2>&1
     run "run_prometheus_check.sh --allow-empty tolerates empty queries" test "$?" -eq 0
+    # Negative: without the mail authentication families every panel of that row is reported empty.
+    grep -v -E '^(mail_auth_results|mail_dkim_signatures|mail_dmarc_dispositions|postfix_message_auth_outcomes)_total' \
+        "$here/testdata/exposition.prom" > "$tmp/no-auth.prom"
+    serve "$tmp/no-auth.prom"
+    "$here/run_prometheus_check.sh" "$served_addr" >"$tmp/out" 2>&1
+    rc=$?
+    missing=""
+    for title in "Inbound pass share by check" "Inbound fail share by check" "Inbound SPF results" \
+            "Inbound DKIM results" "Inbound DMARC results" "Inbound ARC results" "DMARC fail share" \
+            "DMARC dispositions" "Outbound DKIM signatures" "Delivered mail by DMARC result" "Authentication results"; do
+        grep -q "^EMPTY .*'$title'" "$tmp/out" || missing="$missing '$title'"
+    done
+    if (( rc == 1 )) && [[ -z "$missing" ]]; then
+        ok "run_prometheus_check.sh reports every Authentication panel empty without the auth families"
+    else
+        cat "$tmp/out"; nok "Authentication panels reported empty without the auth families (rc=$rc, not reported:$missing)"
+    fi
     stop_server
 fi
 

@@ -97,7 +97,9 @@ counter("postfix_rejects_total", "reject lines", [
     (S(PI, "smtpd", stage="EHLO", code="504", reason="helo"), 14),
     (S(PI, "smtpd", stage="MAIL", code="530", reason="tls_required"), 2),
     (S(PI, "cleanup", stage="END-OF-MESSAGE", code="554", reason="milter"), 9),
-    (S(PI, "cleanup", stage="DATA", code="550", reason="header_body_check"), 4)])
+    (S(PI, "cleanup", stage="DATA", code="550", reason="header_body_check"), 4),
+    (S(PI, "smtpd", stage="RCPT", code="550", reason="spf"), 17),
+    (S(PI, "cleanup", stage="END-OF-MESSAGE", code="550", reason="dmarc"), 3)])
 counter("postfix_milter_actions_total", "milter actions", [
     (S(PI, "cleanup", stage="END-OF-MESSAGE", action="reject"), 9),
     (S(PI, "cleanup", stage="END-OF-MESSAGE", action="discard"), 1),
@@ -152,11 +154,45 @@ histogram("rspamd_score", "rspamd score", RSPAMD, [
     ({"action": "reject"}, [15.2, 22.0, 31.0])])
 histogram("rspamd_scan_duration_seconds", "rspamd time:", LATENCY, [({}, [0.08, 0.2, 0.35, 1.4, 3.0])])
 
+# ---- mail authentication (policyd-spf, opendkim, opendmarc, rspamd)
+def AR(daemon, check, result):
+    return {"daemon": daemon, "check": check, "result": result}
+
+
+counter("mail_auth_results_total", "SPF/DKIM/DMARC/ARC verification results", [
+    (AR("policyd-spf", "spf", "pass"), 610), (AR("policyd-spf", "spf", "softfail"), 45),
+    (AR("policyd-spf", "spf", "fail"), 17), (AR("policyd-spf", "spf", "none"), 120),
+    (AR("policyd-spf", "spf", "neutral"), 6), (AR("policyd-spf", "spf", "temperror"), 2),
+    (AR("policyd-spf", "spf_helo", "pass"), 400), (AR("policyd-spf", "spf_helo", "none"), 390),
+    (AR("opendkim", "dkim", "pass"), 640), (AR("opendkim", "dkim", "fail"), 12),
+    (AR("opendkim", "dkim", "none"), 150), (AR("opendkim", "dkim", "temperror"), 1),
+    (AR("opendmarc", "dmarc", "pass"), 590), (AR("opendmarc", "dmarc", "fail"), 21),
+    (AR("opendmarc", "dmarc", "none"), 190),
+    (AR("rspamd", "spf", "pass"), 700), (AR("rspamd", "spf", "fail"), 20), (AR("rspamd", "spf", "none"), 130),
+    (AR("rspamd", "dkim", "pass"), 660), (AR("rspamd", "dkim", "fail"), 14), (AR("rspamd", "dkim", "none"), 170),
+    (AR("rspamd", "dmarc", "pass"), 600), (AR("rspamd", "dmarc", "fail"), 25), (AR("rspamd", "dmarc", "none"), 200),
+    (AR("rspamd", "arc", "pass"), 30), (AR("rspamd", "arc", "none"), 800), (AR("rspamd", "arc", "permerror"), 2)])
+counter("mail_dkim_signatures_total", "DKIM-Signature field added", [
+    ({"daemon": "opendkim", "domain": "example.org"}, 380), ({"daemon": "opendkim", "domain": "example.net"}, 42)])
+counter("mail_dmarc_dispositions_total", "DMARC policy applied", [
+    ({"daemon": "opendmarc", "disposition": "none"}, 790), ({"daemon": "opendmarc", "disposition": "quarantine"}, 8),
+    ({"daemon": "opendmarc", "disposition": "reject"}, 3)])
+AUTH_OUTCOMES = [
+    ("delivered", "spf", "pass", 560), ("delivered", "spf", "softfail", 40), ("delivered", "spf", "none", 150),
+    ("delivered", "dkim", "pass", 600), ("delivered", "dkim", "none", 150), ("delivered", "dmarc", "pass", 560),
+    ("delivered", "dmarc", "fail", 18), ("delivered", "dmarc", "none", 150), ("delivered", "dmarc", "unknown", 90),
+    ("bounced", "dmarc", "unknown", 10), ("rejected", "dmarc", "fail", 3)]
+counter("postfix_message_auth_outcomes_total", "final outcome per recipient by authentication result", [
+    ({**PI, "outcome": o, "check": c, "result": r}, v) for o, c, r, v in AUTH_OUTCOMES] + [
+    ({**PO, "outcome": "delivered", "check": c, "result": "unknown"}, 240) for c in ("spf", "dkim", "dmarc")])
+
 # ---- self-observability
 counter("pflog_lines_total", "log lines by program and result", [
     ({"program": "smtpd", "result": "parsed"}, 5000), ({"program": "smtpd", "result": "unsupported"}, 12),
     ({"program": "qmgr", "result": "parsed"}, 1300), ({"program": "rspamd", "result": "parsed"}, 958),
-    ({"program": "postgrey", "result": "parsed"}, 820), ({"program": "other", "result": "ignored"}, 300),
+    ({"program": "postgrey", "result": "parsed"}, 820),
+    ({"program": "opendkim", "result": "parsed"}, 1225), ({"program": "opendmarc", "result": "parsed"}, 801),
+    ({"program": "policyd-spf", "result": "parsed"}, 1590), ({"program": "other", "result": "ignored"}, 300),
     ({"program": "other", "result": "unsupported"}, 3)])
 gauge("pflog_tracked_messages", "messages held by the correlator", [({}, 42)])
 counter("pflog_correlation_evictions_total", "correlation state dropped", [({"reason": "capacity"}, 0), ({"reason": "expired"}, 7)])
