@@ -63,7 +63,8 @@ pub enum ReplayFormat {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Log files in order (plain, .gz, or - for standard input). Default: standard input.
+    /// Log files in order (plain, gzip, xz, bzip2 or zstd, told by their first bytes; - for
+    /// standard input). Default: standard input.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Output format.
@@ -80,6 +81,9 @@ pub struct ReplayArgs {
     /// Default: the CPUs pflog may run on.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: Option<u64>,
+    /// Longest line kept, in bytes; longer lines are counted and cut (as `serve`'s).
+    #[arg(long, default_value_t = MAX_LINE_BYTES, value_parser = max_line_bytes)]
+    pub max_line_bytes: u64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -97,28 +101,28 @@ impl ReplayArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Log file to follow (repeatable), e.g. /var/log/mail.log and /var/log/rspamd/rspamd.log.
-    #[arg(long = "log", value_name = "PATH")]
+    #[arg(long = "log", value_name = "PATH", value_parser = log_path)]
     pub logs: Vec<PathBuf>,
     /// Read the systemd journal (journalctl --follow) instead of, or besides, files.
     #[arg(long)]
     pub journal: bool,
     /// journalctl match (repeatable); default SYSLOG_FACILITY=2 (mail).
-    #[arg(long = "journal-match", value_name = "MATCH")]
+    #[arg(long = "journal-match", value_name = "MATCH", requires = "journal")]
     pub journal_matches: Vec<String>,
     /// Read what the files hold already, instead of starting at their end.
     #[arg(long)]
     pub from_start: bool,
     /// Address to listen on (`:9154` = all addresses).
-    #[arg(long = "web.listen-address", default_value = ":9154")]
+    #[arg(long = "web.listen-address", default_value = ":9154", value_parser = listen_address)]
     pub listen_address: String,
     /// Path of the metrics endpoint.
-    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = telemetry_path)]
     pub telemetry_path: String,
     /// exporter-toolkit web config (TLS, basic auth).
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config: Option<PathBuf>,
     /// Longest line kept, in bytes; longer lines are counted and skipped.
-    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(256..=16_777_216))]
+    #[arg(long, default_value_t = MAX_LINE_BYTES, value_parser = max_line_bytes)]
     pub max_line_bytes: u64,
     /// Keep file positions and the journal cursor here, to resume after a restart.
     #[arg(long, value_name = "PATH")]
@@ -173,11 +177,74 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
+/// `REASON=REGEX`, checked here (a known reason, a regex that compiles) so that a bad rule is a
+/// usage error.
 fn parse_rule(s: &str) -> Result<(String, String), String> {
     let (reason, regex) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?} is not REASON=REGEX"))?;
+    crate::reject_reason::user_rule(reason, regex)?;
     Ok((reason.to_string(), regex.to_string()))
+}
+
+/// `--max-line-bytes`' default, the same for `serve` and `replay`.
+pub const MAX_LINE_BYTES: u64 = 65_536;
+
+fn max_line_bytes(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of bytes"))?;
+    if (256..=16_777_216).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not in 256..=16777216"))
+    }
+}
+
+fn log_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("the path is empty".into());
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// `host:port` or `:port` (every address). The host is an IP address (IPv6 in brackets) or a
+/// name (resolved when binding).
+fn listen_address(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not host:port or :port"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
+    let ipv6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    let name = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if host.is_empty() || ipv6 || name {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: {host:?} is not an IP address ([...] for IPv6) or a host name"
+        ))
+    }
+}
+
+/// An absolute URL path: anything else could never match a request's path.
+fn telemetry_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} does not start with /"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+    {
+        return Err(format!("{s:?}: {c:?} cannot be part of a URL path"));
+    }
+    Ok(s.to_string())
 }
 
 #[cfg(test)]
@@ -193,6 +260,35 @@ mod tests {
         assert!(parse_duration("3x").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        for ok in [
+            ":9154",
+            "127.0.0.1:0",
+            "[::1]:9154",
+            "[::]:80",
+            "localhost:9154",
+            "mx-1.example.org:9154",
+        ] {
+            assert_eq!(listen_address(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "", "9154", "nonsense", ":", ":http", ":65536", "::1:9154", "[::1]", "a b:1",
+            "1.2.3.4:",
+        ] {
+            assert!(listen_address(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn telemetry_paths() {
+        assert!(telemetry_path("/metrics").is_ok());
+        assert!(telemetry_path("/").is_ok());
+        for bad in ["", "metrics", "/a b", "/m?x", "/m#x"] {
+            assert!(telemetry_path(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -341,6 +341,28 @@ impl BuiltIn {
     }
 }
 
+/// Checks one `--reject-rule` REASON=REGEX: the reason class it names, or why it is bad (one
+/// line, naming the rule).
+pub fn user_rule(reason: &str, pattern: &str) -> Result<RejectReason, String> {
+    let canonical = RejectReason::from_name(reason).ok_or_else(|| {
+        let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.name()).collect();
+        format!(
+            "reject rule {reason:?}: unknown reason (one of {})",
+            names.join(", ")
+        )
+    })?;
+    regex::Regex::new(pattern).map_err(|e| {
+        // A syntax error is several lines (the pattern, a caret, then what is wrong): the
+        // last one says it.
+        let text = e.to_string();
+        let what = text.lines().rev().map(str::trim).find(|l| !l.is_empty());
+        let what = what.unwrap_or("invalid regex");
+        let what = what.strip_prefix("error: ").unwrap_or(what);
+        format!("reject rule {reason}={pattern:?}: {what}")
+    })?;
+    Ok(canonical)
+}
+
 #[derive(Debug)]
 pub struct Classifier {
     /// `--reject-rule`s, tried before the built-in table.
@@ -361,15 +383,7 @@ impl Classifier {
         let mut patterns = Vec::new();
         let mut reasons = Vec::new();
         for (reason, pattern) in user_rules {
-            let canonical = RejectReason::from_name(reason).ok_or_else(|| {
-                let names: Vec<&str> = RejectReason::ALL.iter().map(|r| r.name()).collect();
-                format!(
-                    "reject rule {reason:?}: unknown reason (one of {})",
-                    names.join(", ")
-                )
-            })?;
-            regex::Regex::new(pattern)
-                .map_err(|e| format!("reject rule {reason}={pattern:?}: {e}"))?;
+            let canonical = user_rule(reason, pattern)?;
             patterns.push(pattern.clone());
             reasons.push(canonical);
         }

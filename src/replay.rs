@@ -1,9 +1,10 @@
-//! `pflog replay`: feeds log files (plain, gzip, standard input) through the pipeline, with
-//! rspamd's own log merged in by time.
+//! `pflog replay`: feeds log files (plain or compressed, standard input) through the pipeline,
+//! with rspamd's own log merged in by time.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 
@@ -14,27 +15,110 @@ mod staged;
 
 const READ_BUFFER: usize = 256 * 1024;
 
-/// Opens a log for reading: `-` is standard input, `*.gz` (or gzip magic) is decompressed.
+/// How a log is compressed, told by its first bytes (not by its name: `zcat`'s output on
+/// standard input, or a rotated log renamed by hand, are read alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Bzip2,
+    Zstd,
+}
+
+impl Compression {
+    /// The longest magic number below.
+    const MAGIC: usize = 6;
+
+    /// A syslog line starts with a date, never with one of these.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+            Compression::Bzip2
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// What standard input is read as, said on standard error when it is a terminal (else
+/// `pflog replay` with no file would wait without a word).
+pub const TERMINAL_HINT: &str =
+    "pflog: reading log lines from standard input (a terminal); end with Ctrl-D";
+
+/// Opens a log for reading: `-` is standard input; regular files, FIFOs and terminals are
+/// read, other devices refused (`/dev/zero` is not a log); compressed logs are decompressed.
 pub fn open_log(path: &Path) -> Result<Box<dyn Read + Send>, String> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(io::stdin()));
-    }
-    let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut magic = [0u8; 2];
-    let n = file
-        .read(&mut magic)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let head = io::Cursor::new(magic[..n].to_vec());
-    let gzip = n == 2 && magic == [0x1f, 0x8b];
-    let chained = head.chain(file);
-    if gzip {
-        // The decoder reads its input in small pieces: give it a buffer.
-        let decoder =
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, chained));
-        Ok(Box::new(decoder))
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let source: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        let stdin = io::stdin();
+        if stdin.is_terminal() {
+            eprintln!("{TERMINAL_HINT}");
+        }
+        Box::new(stdin)
     } else {
-        Ok(Box::new(chained))
+        let file = File::open(path).map_err(|e| named(&e))?;
+        let meta = file.metadata().map_err(|e| named(&e))?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            return Err(named(&"is a directory"));
+        }
+        if !kind.is_file() && !is_fifo(&kind) {
+            if !file.is_terminal() {
+                return Err(named(&"not a regular file, FIFO or terminal"));
+            }
+            eprintln!("{TERMINAL_HINT}");
+        }
+        Box::new(file)
+    };
+    decompressed(source).map_err(|e| named(&e))
+}
+
+fn is_fifo(kind: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    kind.is_fifo()
+}
+
+/// `source`, decompressed when its first bytes say it is compressed.
+fn decompressed(mut source: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut head = [0u8; Compression::MAGIC];
+    let mut n = 0;
+    // A pipe may hand out fewer bytes at a time.
+    while n < head.len() {
+        match source.read(&mut head[n..]) {
+            // The end: not read again (a terminal would wait for a second Ctrl-D).
+            Ok(0) => return Ok(Box::new(io::Cursor::new(head[..n].to_vec()))),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
+    let compression = Compression::detect(&head);
+    let whole = io::Cursor::new(head.to_vec()).chain(source);
+    // The decoders read their input in small pieces: give them a buffer. Each reads every
+    // stream (member, frame) of a file, as `zcat` and the like do.
+    let buffered = |r| BufReader::with_capacity(READ_BUFFER, r);
+    Ok(match compression {
+        Compression::None => Box::new(whole),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered(whole))),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered(
+            whole,
+        ))),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered(whole))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered(whole))?),
+    })
+}
+
+/// A line's first `max` bytes (without its line end) when it is longer than `max` bytes, as
+/// `serve` cuts it.
+fn cut(line: &[u8], max: usize) -> Option<&[u8]> {
+    let content = line.strip_suffix(b"\n").unwrap_or(line);
+    (content.len() > max).then(|| &content[..max])
 }
 
 /// Bytes per chunk handed from a file's reader thread to the pipeline.
@@ -87,6 +171,9 @@ impl<'a> Line<'a> {
 struct Lines {
     name: PathBuf,
     reader: Reader,
+    /// Longer lines are cut to this many bytes and counted in `long_lines`.
+    max_line: usize,
+    long_lines: u64,
     chunk: ChunkData,
     /// The unread lines are `chunk[start..]`.
     start: usize,
@@ -105,10 +192,12 @@ enum Reader {
 }
 
 impl Lines {
-    fn new(source: Box<dyn Read + Send>, name: PathBuf) -> Lines {
+    fn new(source: Box<dyn Read + Send>, name: PathBuf, max_line: usize) -> Lines {
         Lines {
             name,
             reader: Reader::Waiting(source),
+            max_line,
+            long_lines: 0,
             chunk: checked(Vec::new()),
             start: 0,
         }
@@ -123,6 +212,13 @@ impl Lines {
                 let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
                 let line = self.start..self.start + len;
                 self.start = line.end;
+                if len > self.max_line && cut(&bytes[line.clone()], self.max_line).is_some() {
+                    self.long_lines += 1;
+                    let whole = &self.chunk.borrow_owner()[line];
+                    return Ok(Some(Line::Bytes(
+                        cut(whole, self.max_line).unwrap_or(whole),
+                    )));
+                }
                 // A `\n` always ends a character: the line is a str slice of a text chunk.
                 return Ok(Some(match self.chunk.borrow_dependent() {
                     Some(text) => Line::Text(&text[line]),
@@ -131,7 +227,9 @@ impl Lines {
             }
             let (chunks, spent) = match std::mem::replace(&mut self.reader, Reader::Done) {
                 Reader::Done => return Ok(None),
-                Reader::Waiting(source) => spawn_reader(source, self.name.display().to_string())?,
+                Reader::Waiting(source) => {
+                    spawn_reader(source, self.name.display().to_string(), self.max_line)?
+                }
                 Reader::Reading { chunks, spent } => (chunks, spent),
             };
             let next = match chunks.recv() {
@@ -151,6 +249,7 @@ impl Lines {
 fn spawn_reader(
     source: Box<dyn Read + Send>,
     name: String,
+    max_line: usize,
 ) -> Result<(Receiver<Chunk>, SyncSender<Vec<u8>>), String> {
     let (chunks_tx, chunks) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
     let (spent, spent_rx) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD + 1);
@@ -158,7 +257,7 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("pflog-read".into())
         .spawn(move || {
-            let mut reader = ChunkReader::new(source, name);
+            let mut reader = ChunkReader::new(source, name, max_line);
             // After an error the reader answers "end of input".
             loop {
                 let mut buf = spent_rx.try_recv().unwrap_or_default();
@@ -177,10 +276,15 @@ fn spawn_reader(
 }
 
 /// Reads a source as chunks that end at a line end (but the last), until the input ends or a
-/// read fails.
+/// read fails. A line longer than a chunk makes a bigger chunk, up to `max_line`: the rest of a
+/// longer line is dropped here (its first bytes are still too long a line, for the caller to
+/// cut and count), so that no line, not even `/dev/zero`'s, takes more memory than that.
 struct ChunkReader {
     source: Box<dyn Read + Send>,
     name: String,
+    max_line: usize,
+    /// Dropping the rest of a line too long to keep, up to its `\n`.
+    discarding: bool,
     /// The start of a line that the previous chunk cut.
     carry: Vec<u8>,
     /// A read failed after the whole lines of the last chunk: this is the next answer.
@@ -189,10 +293,12 @@ struct ChunkReader {
 }
 
 impl ChunkReader {
-    fn new(source: Box<dyn Read + Send>, name: String) -> ChunkReader {
+    fn new(source: Box<dyn Read + Send>, name: String, max_line: usize) -> ChunkReader {
         ChunkReader {
             source,
             name,
+            max_line,
+            discarding: false,
             carry: Vec::new(),
             failed: None,
             done: false,
@@ -225,6 +331,17 @@ impl ChunkReader {
                         self.done = true;
                         break filled;
                     }
+                    Ok(n) if self.discarding => {
+                        // `filled` is 0: the line cut was the whole chunk.
+                        let Some(i) = memchr::memchr(b'\n', &buf[filled..filled + n]) else {
+                            continue;
+                        };
+                        self.discarding = false;
+                        let rest = filled + i + 1..filled + n;
+                        let len = rest.len();
+                        buf.copy_within(rest, filled);
+                        filled += len;
+                    }
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -243,6 +360,14 @@ impl ChunkReader {
                 if filled == buf.len() {
                     match memchr::memrchr(b'\n', buf) {
                         Some(i) => break i + 1,
+                        // One line, longer than kept: one byte more than kept (so that it is
+                        // still too long), a line end, and the rest dropped.
+                        None if filled >= self.max_line + 2 => {
+                            buf[self.max_line + 1] = b'\n';
+                            filled = self.max_line + 2;
+                            self.discarding = true;
+                            break filled;
+                        }
                         None => buf.resize(2 * buf.len(), 0),
                     }
                 }
@@ -302,23 +427,67 @@ impl UnsupportedSampler {
             if *n < self.limit {
                 *n += 1;
                 let text = String::from_utf8_lossy(line);
-                let _ = writeln!(err, "unsupported [{program}]: {}", text.trim_end());
+                let text = escape_controls(text.trim_end());
+                let _ = writeln!(err, "unsupported [{program}]: {text}");
             }
         }
     }
 }
 
+/// `text` with its control characters (a terminal's escape sequences among them) written as
+/// `\t`, `\r`, `\x1b`, `\u{9b}`: a log line shown on a terminal must not drive it.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// How a replay reads its input.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayOptions {
+    /// Above 1: that many threads (this one among them) read and stage chunks of lines and
+    /// take turns to record them (not when rspamd logs are merged: merging needs each line's
+    /// time before the next is read).
+    pub threads: usize,
+    /// Longer lines: their first `max_line` bytes are processed, the rest skipped, and they
+    /// count in `pflog_source_long_lines_total{source=FILE}`.
+    pub max_line: usize,
+}
+
+/// What a replay read.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Lines processed.
+    pub lines: u64,
+    /// Files that could not be read to their end (a truncated `.gz`, a read error), each as
+    /// one line naming the file: their lines up to there were processed.
+    pub incomplete: Vec<String>,
+}
+
 /// Feeds every file, in order, through `pipeline`, merging `rspamd_logs` by timestamp.
-/// `threads` above 1: that many threads (this one among them) read and stage chunks of lines
-/// and take turns to record them (not when rspamd logs are merged: merging needs each line's
-/// time before the next is read).
+/// Every file is opened first: one that cannot be opened is an error before any line is read.
+/// A file that fails later is noted in [`Replayed::incomplete`] and the next one is read.
 pub fn replay(
     pipeline: &mut Pipeline,
     files: &[PathBuf],
     rspamd_logs: &[PathBuf],
-    threads: usize,
+    opts: ReplayOptions,
     sampler: &mut UnsupportedSampler,
-) -> Result<u64, String> {
+) -> Result<Replayed, String> {
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
     // Open everything first, so a missing file fails before any output.
@@ -326,44 +495,88 @@ pub fn replay(
     for f in files {
         mains.push((open_log(f)?, f));
     }
-    let mut side = SideLogs::open(rspamd_logs, pipeline)?;
+    let mut side = SideLogs::open(rspamd_logs, pipeline, opts.max_line)?;
     let mut stderr = io::stderr();
     let mut count = 0u64;
+    let mut incomplete = Vec::new();
     for (source, name) in mains {
-        if threads > 1 && !side.pending() {
-            let name = name.display().to_string();
-            staged::replay_staged(pipeline, source, &name, threads, sampler, &mut count)?;
+        let label = name.display().to_string();
+        if opts.threads > 1 && !side.pending() {
+            let mut long_lines = 0;
+            let staged = staged::replay_staged(
+                pipeline,
+                source,
+                &label,
+                opts,
+                sampler,
+                &mut count,
+                &mut long_lines,
+            );
+            count_long_lines(pipeline, &label, long_lines);
+            if let Err(e) = staged {
+                incomplete.push(e);
+            }
             continue;
         }
-        let mut main = Lines::new(source, name.clone());
-        while let Some(line) = main.next_line()? {
+        let mut main = Lines::new(source, name.clone(), opts.max_line);
+        loop {
+            let line = match main.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    incomplete.push(e);
+                    break;
+                }
+            };
             if side.pending()
                 && let Some(ts) = pipeline.timestamp_of(line.bytes())
             {
-                side.feed_until(ts, pipeline, sampler, &mut count)?;
+                side.feed_until(ts, pipeline, sampler, &mut count);
             }
             sampler.process(pipeline, line, &mut count, &mut stderr);
         }
+        count_long_lines(pipeline, &label, main.long_lines);
     }
-    side.feed_until(Micros::MAX, pipeline, sampler, &mut count)?;
-    Ok(count)
+    side.feed_until(Micros::MAX, pipeline, sampler, &mut count);
+    incomplete.append(&mut side.incomplete);
+    Ok(Replayed {
+        lines: count,
+        incomplete,
+    })
+}
+
+/// Long lines count as `serve` counts them, per file (no series for a file without any).
+fn count_long_lines(pipeline: &Pipeline, source: &str, n: u64) {
+    for _ in 0..n {
+        pipeline.metrics().sources().long_line(source);
+    }
 }
 
 /// rspamd's own log files, read one line ahead so they merge by time.
 struct SideLogs {
     files: Vec<Lines>,
     head: Option<(Micros, Vec<u8>)>,
+    /// Files that failed before their end (see [`Replayed::incomplete`]).
+    incomplete: Vec<String>,
 }
 
 impl SideLogs {
-    fn open(paths: &[PathBuf], pipeline: &mut Pipeline) -> Result<SideLogs, String> {
+    fn open(
+        paths: &[PathBuf],
+        pipeline: &mut Pipeline,
+        max_line: usize,
+    ) -> Result<SideLogs, String> {
         let mut files = Vec::new();
         for p in paths {
-            files.push(Lines::new(open_log(p)?, p.clone()));
+            files.push(Lines::new(open_log(p)?, p.clone(), max_line));
         }
         files.reverse();
-        let mut s = SideLogs { files, head: None };
-        s.advance(pipeline)?;
+        let mut s = SideLogs {
+            files,
+            head: None,
+            incomplete: Vec::new(),
+        };
+        s.advance(pipeline);
         Ok(s)
     }
 
@@ -371,23 +584,26 @@ impl SideLogs {
         self.head.is_some()
     }
 
-    fn advance(&mut self, pipeline: &mut Pipeline) -> Result<(), String> {
+    fn advance(&mut self, pipeline: &mut Pipeline) {
         self.head = None;
         while let Some(f) = self.files.last_mut() {
-            match f.next_line()? {
-                Some(line) => {
+            match f.next_line() {
+                Ok(Some(line)) => {
                     let line = line.bytes();
                     // Lines without a timestamp of their own go with the previous one.
                     let ts = side_timestamp(pipeline, line).unwrap_or(Micros::MIN);
                     self.head = Some((ts, line.to_vec()));
-                    return Ok(());
+                    return;
                 }
-                None => {
-                    self.files.pop();
+                end => {
+                    if let Err(e) = end {
+                        self.incomplete.push(e);
+                    }
+                    let f = self.files.pop().expect("the file just read");
+                    count_long_lines(pipeline, &f.name.display().to_string(), f.long_lines);
                 }
             }
         }
-        Ok(())
     }
 
     fn feed_until(
@@ -396,16 +612,15 @@ impl SideLogs {
         pipeline: &mut Pipeline,
         sampler: &mut UnsupportedSampler,
         count: &mut u64,
-    ) -> Result<(), String> {
+    ) {
         let mut stderr = io::stderr();
         while let Some((ts, line)) = &self.head {
             if *ts > until {
                 break;
             }
             sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
-            self.advance(pipeline)?;
+            self.advance(pipeline);
         }
-        Ok(())
     }
 }
 
@@ -445,7 +660,7 @@ mod tests {
     }
 
     fn all_lines(source: Box<dyn Read + Send>) -> (Vec<Vec<u8>>, Option<String>) {
-        let mut lines = Lines::new(source, PathBuf::from("test.log"));
+        let mut lines = Lines::new(source, PathBuf::from("test.log"), usize::MAX - 2);
         let mut out = Vec::new();
         loop {
             match lines.next_line() {
@@ -488,6 +703,65 @@ mod tests {
             assert!(lines == expected(&data), "step {step}");
         }
         assert_eq!(all_lines(Box::new(io::empty())), (vec![], None));
+    }
+
+    /// Lines longer than the cap come cut to it, counted; the lines after them come whole; a
+    /// line of any length takes no more memory than the cap (and a chunk).
+    #[test]
+    fn long_lines_are_cut_counted_and_bounded() {
+        let max = 1_000;
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 3 * CHUNK + 17));
+        data.extend_from_slice(b"\nsecond\n");
+        data.extend(std::iter::repeat_n(b'y', max + 1));
+        data.extend_from_slice(b"\n");
+        data.extend(std::iter::repeat_n(b'z', max));
+        data.extend_from_slice(b"\nlast, cut too: ");
+        data.extend(std::iter::repeat_n(b'w', 5 * CHUNK));
+        for step in [usize::MAX, 4096, 997] {
+            let source = Trickle {
+                data: data.clone(),
+                at: 0,
+                step,
+                fail_at_end: false,
+            };
+            let mut lines = Lines::new(Box::new(source), "t".into(), max);
+            let mut out = Vec::new();
+            while let Some(line) = lines.next_line().unwrap() {
+                out.push(line.bytes().to_vec());
+            }
+            let mut last = b"last, cut too: ".to_vec();
+            last.resize(max, b'w');
+            let want = [
+                b"first\n".to_vec(),
+                vec![b'x'; max],
+                b"second\n".to_vec(),
+                vec![b'y'; max],
+                [vec![b'z'; max], b"\n".to_vec()].concat(),
+                last,
+            ];
+            assert!(
+                out == want,
+                "step {step}: {:?}",
+                out.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+            assert_eq!(lines.long_lines, 3, "step {step}");
+        }
+        // 50 MiB of one line: the chunk buffer never grows past a chunk.
+        let mut reader = ChunkReader::new(
+            Box::new(io::repeat(b'x').take(50 << 20).chain(&b"\nend\n"[..])),
+            "t".into(),
+            max,
+        );
+        let mut buf = Vec::new();
+        let mut chunks = Vec::new();
+        while reader.next_chunk(&mut buf).unwrap() {
+            assert!(buf.capacity() <= CHUNK, "{}", buf.capacity());
+            chunks.push(buf.clone());
+        }
+        let mut want = vec![b'x'; max + 1];
+        want.push(b'\n');
+        assert_eq!(chunks, vec![want, b"end\n".to_vec()]);
     }
 
     #[test]
@@ -543,7 +817,8 @@ mod tests {
         };
         let mut kinds = (0, 0);
         let chunked = run(&mut |p| {
-            let mut lines = Lines::new(Box::new(io::Cursor::new(data.clone())), "t".into());
+            let source = Box::new(io::Cursor::new(data.clone()));
+            let mut lines = Lines::new(source, "t".into(), usize::MAX - 2);
             while let Some(line) = lines.next_line().unwrap() {
                 match line {
                     Line::Text(_) => kinds.0 += 1,

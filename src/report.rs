@@ -117,6 +117,8 @@ pub struct Lines {
     pub ignored: u64,
     pub unsupported: u64,
     pub unsupported_by_program: BTreeMap<String, u64>,
+    /// Lines longer than `--max-line-bytes`: their first bytes were read, the rest skipped.
+    pub cut: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -181,6 +183,7 @@ pub fn summarize(samples: &[Sample]) -> Summary {
                     }
                 }
             }
+            "pflog_source_long_lines_total" => s.lines.cut += n,
             "postfix_messages_received_total" => s.messages.received += n,
             "postfix_message_outcomes_total" => {
                 match x.label("outcome") {
@@ -366,11 +369,15 @@ fn percentile_table(out: &mut String, title: &str, map: &BTreeMap<String, Percen
 pub fn render_text(s: &Summary) -> String {
     let mut out = String::new();
     let m = &s.messages;
-    let _ = writeln!(
+    let _ = write!(
         out,
         "Lines: {} ({} parsed, {} ignored, {} unsupported)",
         s.lines.total, s.lines.parsed, s.lines.ignored, s.lines.unsupported
     );
+    if s.lines.cut > 0 {
+        let _ = write!(out, "; {} longer than --max-line-bytes, cut", s.lines.cut);
+    }
+    out.push('\n');
     let _ = writeln!(out, "\nMessages");
     for (k, v) in [
         ("received", m.received),

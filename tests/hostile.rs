@@ -14,7 +14,7 @@ use std::path::Path;
 
 use pflog::exposition::{self, Format};
 use pflog::pipeline::{Pipeline, PipelineConfig};
-use pflog::replay::{self, UnsupportedSampler};
+use pflog::replay::{self, ReplayOptions, UnsupportedSampler};
 use prometheus_client::registry::Registry;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -43,7 +43,13 @@ fn replay(mail: &[u8], rspamd: &[u8]) -> BTreeMap<String, String> {
     let mut registry = Registry::default();
     let mut p = Pipeline::new(config(), &mut registry).expect("pipeline");
     // rspamd lines merge by time: the one-thread path whatever the thread count.
-    replay::replay(&mut p, &[m], &[r], 2, &mut UnsupportedSampler::new(0)).expect("replay");
+    let opts = ReplayOptions {
+        threads: 2,
+        max_line: 16 << 20,
+    };
+    let replayed =
+        replay::replay(&mut p, &[m], &[r], opts, &mut UnsupportedSampler::new(0)).expect("replay");
+    assert!(replayed.incomplete.is_empty(), "{:?}", replayed.incomplete);
     samples(&exposition::render(&registry, Format::Prometheus))
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use self_cell::self_cell;
 
-use super::{ChunkReader, Line, UnsupportedSampler};
+use super::{ChunkReader, Line, ReplayOptions, UnsupportedSampler, cut};
 use crate::envelope::YearState;
 use crate::pipeline::{Pipeline, Staged, Stager};
 
@@ -71,6 +71,8 @@ struct Recorder<'p> {
     pipeline: &'p mut Pipeline,
     sampler: &'p mut UnsupportedSampler,
     count: &'p mut u64,
+    max_line: usize,
+    long_lines: &'p mut u64,
 }
 
 /// What the workers share, under one lock.
@@ -95,6 +97,7 @@ struct Shared<'p> {
     recorded: Condvar,
     recorder: Mutex<Recorder<'p>>,
     ready_limit: usize,
+    max_line: usize,
 }
 
 /// The input, read by one worker at a time.
@@ -110,20 +113,22 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Feeds `source` through `pipeline` with `workers` threads (at least 1; this one is one).
+/// Feeds `source` through `pipeline` with `opts.threads` workers (at least 1; this thread is
+/// one); lines longer than `opts.max_line` are cut and counted in `long_lines`.
 pub(super) fn replay_staged(
     pipeline: &mut Pipeline,
     source: Box<dyn Read + Send>,
     name: &str,
-    workers: usize,
+    opts: ReplayOptions,
     sampler: &mut UnsupportedSampler,
     count: &mut u64,
+    long_lines: &mut u64,
 ) -> Result<(), String> {
-    let workers = workers.max(1);
+    let workers = opts.threads.max(1);
     let stagers: Vec<Stager> = (0..workers).map(|_| pipeline.stager()).collect();
     let shared = Shared {
         input: Mutex::new(ChunkInput {
-            reader: ChunkReader::new(source, name.to_string()),
+            reader: ChunkReader::new(source, name.to_string(), opts.max_line),
             next: 0,
         }),
         queue: Mutex::new(Queue {
@@ -139,8 +144,11 @@ pub(super) fn replay_staged(
             pipeline,
             sampler,
             count,
+            max_line: opts.max_line,
+            long_lines,
         }),
         ready_limit: workers * READY_PER_WORKER,
+        max_line: opts.max_line,
     };
     std::thread::scope(|scope| {
         let mut stagers = stagers.into_iter();
@@ -179,7 +187,11 @@ fn work(name: &str, mut stager: Stager, shared: &Shared<'_>) {
         let (number, work) = match read {
             Ok(None) => return,
             Ok(Some((number, Ok(bytes)))) => {
-                (number, stage_chunk(name, &mut stager, number, bytes, spent))
+                let max_line = shared.max_line;
+                (
+                    number,
+                    stage_chunk(name, &mut stager, number, bytes, spent, max_line),
+                )
             }
             Ok(Some((number, Err(e)))) => (number, Work::Failed(e)),
             Err(_) => return stop(shared, format!("{name}: a reading thread failed")),
@@ -220,13 +232,15 @@ fn read_chunk(shared: &Shared<'_>, mut buffer: Vec<u8>) -> Option<(u64, Result<V
 }
 
 /// Stages a chunk's lines. A panic here is an error at this chunk's turn (the panic message is
-/// printed as usual).
+/// printed as usual). A chunk with a line longer than `max_line` (rare) is not staged: its
+/// lines are cut and read when recorded.
 fn stage_chunk(
     name: &str,
     stager: &mut Stager,
     number: u64,
     bytes: Vec<u8>,
     spent: Option<Spent>,
+    max_line: usize,
 ) -> Work {
     let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let from = stager.year_state();
@@ -237,10 +251,16 @@ fn stage_chunk(
             let mut start = 0;
             // A `\n` always ends a character: each line is a str slice.
             for end in memchr::memchr_iter(b'\n', bytes) {
+                if end - start > max_line {
+                    return None;
+                }
                 stage_line(stager, &mut lines, &text[start..=end]);
                 start = end + 1;
             }
             if start < text.len() {
+                if text.len() - start > max_line {
+                    return None;
+                }
                 stage_line(stager, &mut lines, &text[start..]);
             }
             Some(lines)
@@ -310,6 +330,8 @@ fn record(recorder: &mut Recorder<'_>, work: Work) -> Result<(Vec<u8>, Option<Sp
         pipeline,
         sampler,
         count,
+        max_line,
+        long_lines,
     } = recorder;
     let mut stderr = io::stderr();
     let staged_here = from == pipeline.year_state();
@@ -329,9 +351,16 @@ fn record(recorder: &mut Recorder<'_>, work: Work) -> Result<(Vec<u8>, Option<Sp
             pipeline.set_year_state(to);
             Some(emptied(std::mem::take(lines)))
         }
-        // Read from another year state, or not text: read again, here.
+        // Read from another year state, or not text, or with a long line: read again, here.
         staged => {
             for line in bytes.split_inclusive(|&b| b == b'\n') {
+                let line = match cut(line, *max_line) {
+                    Some(cut) => {
+                        **long_lines += 1;
+                        cut
+                    }
+                    None => line,
+                };
                 sampler.process(pipeline, Line::Bytes(line), count, &mut stderr);
             }
             staged.take().map(emptied)
@@ -431,7 +460,12 @@ mod tests {
                 let mut count = 0;
                 let source = Box::new(io::Cursor::new(data.clone()));
                 let mut sampler = UnsupportedSampler::new(0);
-                replay_staged(p, source, "t", stagers, &mut sampler, &mut count).unwrap();
+                let opts = ReplayOptions {
+                    threads: stagers,
+                    max_line: 65_536,
+                };
+                let long = &mut 0;
+                replay_staged(p, source, "t", opts, &mut sampler, &mut count, long).unwrap();
                 count
             });
             assert_eq!(count, lines, "{stagers} stagers");
@@ -459,7 +493,11 @@ mod tests {
         let mut count = 0;
         let source = Box::new(Source(io::Cursor::new(data), at_end));
         let sampler = &mut UnsupportedSampler::new(0);
-        let result = replay_staged(&mut p, source, "t", 2, sampler, &mut count);
+        let opts = ReplayOptions {
+            threads: 2,
+            max_line: 65_536,
+        };
+        let result = replay_staged(&mut p, source, "t", opts, sampler, &mut count, &mut 0);
         (result, count)
     }
 

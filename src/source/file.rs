@@ -318,7 +318,7 @@ impl Follower {
                 return Ok(());
             }
             Err(e) => {
-                let msg = format!("{}: {e}", self.path.display());
+                let msg = e.to_string();
                 return self.error(msg);
             }
         };
@@ -327,7 +327,7 @@ impl Follower {
             return Ok(());
         }
         if !meta.is_file() {
-            let msg = format!("{}: not a regular file", self.path.display());
+            let msg = "not a regular file".to_string();
             return self.error(msg);
         }
         // A file we still hold is back at the path (renamed back): it is current again, read on
@@ -349,14 +349,14 @@ impl Follower {
             // Renamed away between stat and open: next poll.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
-                let msg = format!("{}: {e}", self.path.display());
+                let msg = e.to_string();
                 return self.error(msg);
             }
         };
         let meta = match file.metadata() {
             Ok(meta) => meta,
             Err(e) => {
-                let msg = format!("{}: {e}", self.path.display());
+                let msg = e.to_string();
                 return self.error(msg);
             }
         };
@@ -445,7 +445,7 @@ impl Follower {
                 }
                 Ok(Chunk::Data(chunk, from)) => (chunk, from),
                 Err(e) => {
-                    let msg = format!("{}: {e}", self.path.display());
+                    let msg = e.to_string();
                     return self.error(msg);
                 }
             };
