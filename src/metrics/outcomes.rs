@@ -1,10 +1,12 @@
 //! What the correlator concludes: the final outcome of each recipient, with the TLS of the
-//! session the message came in on, the rspamd action taken on it, and the time end to end.
+//! session the message came in on, the rspamd action taken on it, its SPF/DKIM/DMARC results,
+//! and the time end to end.
 
 use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
+use super::auth::{check_label, result_label};
 use super::rspamd::action_label;
-use crate::correlator::{InboundTls, Outcome};
-use crate::event::RspamdAction;
+use crate::correlator::{InboundTls, MessageAuth, Outcome};
+use crate::event::{AuthCheck, RspamdAction};
 
 label_set! {
     struct OutcomeLabels { postfix_instance, outcome, inbound_tls }
@@ -15,10 +17,14 @@ label_set! {
 label_set! {
     struct RspamdOutcomeLabels { postfix_instance, outcome, rspamd_action }
 }
+label_set! {
+    struct AuthOutcomeLabels { postfix_instance, outcome, check, result }
+}
 
 pub struct Outcomes {
     outcomes: Counters<OutcomeLabels>,
     by_rspamd: Counters<RspamdOutcomeLabels>,
+    by_auth: Counters<AuthOutcomeLabels>,
     end_to_end: Histograms<OutcomeOnly>,
 }
 
@@ -32,6 +38,10 @@ impl Outcomes {
             by_rspamd: r.counters(
                 "postfix_message_rspamd_outcomes",
                 "Final outcome per recipient by the rspamd action taken on the message (none when rspamd did not scan it)",
+            ),
+            by_auth: r.counters(
+                "postfix_message_auth_outcomes",
+                "Final outcome per recipient by the SPF, DKIM and DMARC results joined to the message (unknown when none joined)",
             ),
             end_to_end: r.histograms(
                 "postfix_message_end_to_end_seconds",
@@ -48,6 +58,7 @@ impl Outcomes {
         tls: InboundTls,
         end_to_end: Option<f64>,
         rspamd: Option<RspamdAction>,
+        auth: MessageAuth,
     ) {
         let outcome = outcome_label(outcome);
         self.outcomes
@@ -64,6 +75,20 @@ impl Outcomes {
                 rspamd_action: rspamd.map_or("none", action_label),
             })
             .inc();
+        for (check, result) in [
+            (AuthCheck::Spf, auth.spf),
+            (AuthCheck::Dkim, auth.dkim),
+            (AuthCheck::Dmarc, auth.dmarc),
+        ] {
+            self.by_auth
+                .get(AuthOutcomeLabels {
+                    postfix_instance: instance,
+                    outcome,
+                    check: check_label(check),
+                    result: result.map_or("unknown", result_label),
+                })
+                .inc();
+        }
         if let Some(secs) = end_to_end {
             self.end_to_end
                 .get(OutcomeOnly {
