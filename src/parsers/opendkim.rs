@@ -61,6 +61,10 @@ pub fn parse(message: &str) -> Option<Event<'_>> {
     if text.starts_with("signature=") {
         return Some(Event::Other("results_detail"));
     }
+    if text.starts_with("key data is not secure") {
+        // `KEYNAME: key data is not secure: /tmp can be read or written by other users`.
+        return Some(Event::Diagnostic(Level::Warning));
+    }
     if text.contains_fast("internal error")
         || text.starts_with("resource unavailable")
         || text.starts_with("signature generation error")
@@ -173,6 +177,19 @@ mod tests {
                 (
                     "Dec  5 10:00:02 mx opendkim[812]: 4C9F21A0B3: signature=kR6b4Hk0 domain=example.org selector=mail result=\"signature verification failed\"",
                     "results_detail",
+                ),
+                (
+                    // The real stack (fixtures/auth/mail.log): the job is the key's name.
+                    "Dec  5 12:54:54 mail opendkim[17087]: e2e._domainkey.vmail.test: key data is not secure: /tmp can be read or written by other users",
+                    "warning",
+                ),
+                (
+                    "Dec  5 12:54:49 mail opendkim[17087]: OpenDKIM Filter v2.11.0 terminating with status 0, errno = 0",
+                    "info",
+                ),
+                (
+                    "Dec  5 12:54:51 mail opendkim[17087]: BC35199233A: s=e2e d=pass.test a=rsa-sha1 SSL ",
+                    "ssl_detail",
                 ),
                 (
                     "Dec  5 10:00:02 mx opendkim[812]: 4C9F21A0B3: error loading key 'mail'",

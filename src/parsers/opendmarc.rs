@@ -79,6 +79,11 @@ mod tests {
             Daemon::Opendmarc,
             &[
                 (
+                    // The real stack (fixtures/auth/mail.log).
+                    "Dec  5 12:54:53 mail opendmarc[17120]: 913B799200C: dmarcreject.test fail",
+                    dmarc(Some("913B799200C"), Dmarc, Fail),
+                ),
+                (
                     "Dec  5 10:00:02 mx opendmarc[813]: 4C9F21A0B3: example.org pass",
                     dmarc(Some("4C9F21A0B3"), Dmarc, Pass),
                 ),
@@ -113,6 +118,15 @@ mod tests {
             &[
                 (
                     "Dec  5 10:00:00 mx opendmarc[813]: OpenDMARC Filter v1.4.2 starting (args: -p local:/run/opendmarc/opendmarc.sock)",
+                    "info",
+                ),
+                (
+                    // The real stack (Debian bookworm, fixtures/auth/mail.log).
+                    "Dec  5 12:54:49 mail opendmarc[17120]: additional trusted authentication services: mail.pflog.test",
+                    "info",
+                ),
+                (
+                    "Dec  5 12:54:59 mail opendmarc[17120]: OpenDMARC Filter v1.4.2 terminating with status 0, errno = 0",
                     "info",
                 ),
                 (

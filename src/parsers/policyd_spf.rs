@@ -167,6 +167,20 @@ mod tests {
                     spf(None, Spf, Temperror),
                 ),
                 (
+                    // The real stack (Debian bookworm, fixtures/auth/mail.log): an empty
+                    // queue ID before the action.
+                    "Dec  5 12:54:53 mail policyd-spf[17374]: : prepend Received-SPF: Pass (sender SPF authorized) identity=helo; client-ip=127.0.0.1; helo=mail.pass.test; envelope-from=<>; receiver=vmail.test ",
+                    spf(None, SpfHelo, Pass),
+                ),
+                (
+                    "Dec  5 12:54:54 mail policyd-spf[17374]: : 550 5.7.23 Message rejected due to: SPF fail - not authorized. Please see http://www.openspf.net/Why?s=helo;id=mail.helofail.test;ip=127.0.0.1;r=vmail.test",
+                    spf(None, SpfHelo, Fail),
+                ),
+                (
+                    "Dec  5 12:54:52 mail policyd-spf[17374]: : 550 5.7.23 Message rejected due to: SPF fail - not authorized. Please see http://www.openspf.net/Why?s=mfrom;id=test@spffail.test;ip=127.0.0.1;r=vmail.test",
+                    spf(None, Spf, Fail),
+                ),
+                (
                     // spf_engine 2.0's empty prefix.
                     "Dec  5 10:00:01 mx policyd-spf[4711]: : prepend Received-SPF: Neutral (mailfrom) identity=mailfrom; client-ip=192.0.2.10; helo=h; envelope-from=e@neutral.example; receiver=<UNKNOWN> ",
                     spf(None, Spf, Neutral),
