@@ -781,10 +781,16 @@ impl Correlator {
 
     /// rspamd lines carry no Postfix instance: the verdict joins the message of any instance
     /// that has the queue ID, else waits for it under the default instance.
-    fn rspamd_verdict(&mut self, queue_id: &str, verdict: EarlyVerdict, out: &mut Vec<Observation>) {
-        if let Some(m) = self.tracked_in_any_instance(queue_id) {
+    fn rspamd_verdict(
+        &mut self,
+        queue_id: &str,
+        verdict: EarlyVerdict,
+        out: &mut Vec<Observation>,
+    ) {
+        if self.update_in_any_instance(queue_id, |m| {
             m.rspamd = Some(verdict.0);
             m.auth.merge(verdict.1);
+        }) {
             return;
         }
         let key = QueueKey::new(InstanceKey::NONE, queue_id);
@@ -798,17 +804,23 @@ impl Correlator {
     /// A result of policyd-spf, opendkim or opendmarc (lines without a Postfix instance, or
     /// `postfix/policyd-spf`'s): joins the message of any instance that has the queue ID.
     fn join_auth(&mut self, queue_id: &str, auth: MessageAuth) {
-        if let Some(m) = self.tracked_in_any_instance(queue_id) {
-            m.auth.merge(auth);
-        }
+        self.update_in_any_instance(queue_id, |m| m.auth.merge(auth));
     }
 
-    /// The message of `queue_id` in the first instance that tracks it.
-    fn tracked_in_any_instance(&mut self, queue_id: &str) -> Option<&mut Message> {
-        let key = (0..self.instances.len())
-            .map(|i| QueueKey::new(self.instances[i], queue_id))
-            .find(|k| self.tracks(k))?;
-        self.tracked_mut(&key)
+    /// Applies `update` to the message of `queue_id` in the first instance that tracks it;
+    /// `false` when none does.
+    fn update_in_any_instance(
+        &mut self,
+        queue_id: &str,
+        update: impl FnOnce(&mut Message),
+    ) -> bool {
+        for i in 0..self.instances.len() {
+            if let Some(m) = self.tracked_mut(&QueueKey::new(self.instances[i], queue_id)) {
+                update(m);
+                return true;
+            }
+        }
+        false
     }
 
     fn tracks(&self, key: &QueueKey) -> bool {
@@ -1447,7 +1459,12 @@ mod tests {
         assert_eq!(c.tracked(), 0);
     }
 
-    fn auth(q: &'static str, daemon: AuthDaemon, check: AuthCheck, result: AuthResult) -> Event<'static> {
+    fn auth(
+        q: &'static str,
+        daemon: AuthDaemon,
+        check: AuthCheck,
+        result: AuthResult,
+    ) -> Event<'static> {
         Event::Auth(AuthVerdict {
             queue_id: Some(q),
             daemon,
@@ -1473,16 +1490,70 @@ mod tests {
             &[
                 (0, 9, client("AAAAAA1")),
                 // Two signatures: a bad one, then a good one.
-                (1, 0, auth("AAAAAA1", AuthDaemon::Opendkim, AuthCheck::Dkim, AuthResult::Fail)),
-                (1, 0, auth("AAAAAA1", AuthDaemon::Opendkim, AuthCheck::Dkim, AuthResult::Pass)),
-                (1, 0, auth("AAAAAA1", AuthDaemon::Opendmarc, AuthCheck::Dmarc, AuthResult::Fail)),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendkim,
+                        AuthCheck::Dkim,
+                        AuthResult::Fail,
+                    ),
+                ),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendkim,
+                        AuthCheck::Dkim,
+                        AuthResult::Pass,
+                    ),
+                ),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Dmarc,
+                        AuthResult::Fail,
+                    ),
+                ),
                 // A second DMARC result that is no pass: the first stays.
-                (1, 0, auth("AAAAAA1", AuthDaemon::Opendmarc, AuthCheck::Dmarc, AuthResult::None)),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Dmarc,
+                        AuthResult::None,
+                    ),
+                ),
                 // The HELO check and ARC are not kept per message.
-                (1, 0, auth("AAAAAA1", AuthDaemon::Opendmarc, AuthCheck::SpfHelo, AuthResult::Pass)),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::SpfHelo,
+                        AuthResult::Pass,
+                    ),
+                ),
                 (2, 0, delivery("AAAAAA1", "u@d", "sent", None)),
                 // After the outcome: too late for it.
-                (3, 0, auth("AAAAAA1", AuthDaemon::Opendmarc, AuthCheck::Spf, AuthResult::Pass)),
+                (
+                    3,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Spf,
+                        AuthResult::Pass,
+                    ),
+                ),
             ],
         );
         assert_eq!(
@@ -1494,7 +1565,19 @@ mod tests {
             }]
         );
         // A result for a queue ID nobody tracks is not kept (no state grows for it).
-        run(&mut c, &[(4, 0, auth("BBBBBB2", AuthDaemon::Opendkim, AuthCheck::Dkim, AuthResult::Pass))]);
+        run(
+            &mut c,
+            &[(
+                4,
+                0,
+                auth(
+                    "BBBBBB2",
+                    AuthDaemon::Opendkim,
+                    AuthCheck::Dkim,
+                    AuthResult::Pass,
+                ),
+            )],
+        );
         assert_eq!(c.tracked(), 1);
     }
 

@@ -83,7 +83,11 @@ fn results_equal_the_counts_of_the_log() {
                 .filter(|l| l.contains(&format!("Received-SPF: {word} ")))
                 .filter(|l| l.contains(&format!("identity={identity};")))
                 .count() as u64;
-            assert_eq!(of("policyd-spf", check, result), prepended, "{check} {result}");
+            assert_eq!(
+                of("policyd-spf", check, result),
+                prepended,
+                "{check} {result}"
+            );
         }
     }
     for (why, check) in [("Why?s=mfrom;", "spf"), ("Why?s=helo;", "spf_helo")] {
@@ -106,7 +110,11 @@ fn results_equal_the_counts_of_the_log() {
         assert!(n > 0, "the fixture has {text:?}");
         assert_eq!(of("opendkim", "dkim", result), n, "{text}");
     }
-    let signed = count(&mail, "opendkim", ": DKIM-Signature field added (s=e2e, d=vmail.test)");
+    let signed = count(
+        &mail,
+        "opendkim",
+        ": DKIM-Signature field added (s=e2e, d=vmail.test)",
+    );
     assert_eq!(
         sum(
             &e,
@@ -150,9 +158,13 @@ fn results_equal_the_counts_of_the_log() {
     let dmarc_fail = tasks
         .iter()
         .filter(|l| {
-            ["DMARC_POLICY_REJECT(", "DMARC_POLICY_QUARANTINE(", "DMARC_POLICY_SOFTFAIL("]
-                .iter()
-                .any(|s| l.contains(s))
+            [
+                "DMARC_POLICY_REJECT(",
+                "DMARC_POLICY_QUARANTINE(",
+                "DMARC_POLICY_SOFTFAIL(",
+            ]
+            .iter()
+            .any(|s| l.contains(s))
         })
         .count() as u64;
     assert!(dmarc_fail > 0);
@@ -190,7 +202,10 @@ fn every_line_of_the_daemons_is_parsed() {
         );
         assert_eq!((total, parsed), (lines, lines), "{program}");
     }
-    assert_eq!(sum(&e, "pflog_lines_total", &[("result", "unsupported")]), 0);
+    assert_eq!(
+        sum(&e, "pflog_lines_total", &[("result", "unsupported")]),
+        0
+    );
 }
 
 /// Rejects keep their class: policyd-spf's as `spf`, OpenDMARC's (a milter's) as `dmarc`.
@@ -210,7 +225,10 @@ fn spf_and_dmarc_rejects_keep_their_class() {
         .count() as u64;
     assert!(spf > 0 && dmarc > 0);
     assert_eq!(sum(&e, "postfix_rejects_total", &[("reason", "spf")]), spf);
-    assert_eq!(sum(&e, "postfix_rejects_total", &[("reason", "dmarc")]), dmarc);
+    assert_eq!(
+        sum(&e, "postfix_rejects_total", &[("reason", "dmarc")]),
+        dmarc
+    );
 }
 
 /// Final outcomes by the results joined to their message: each outcome counts once per check,
@@ -224,7 +242,11 @@ fn outcomes_are_split_by_the_results_of_their_message() {
         for outcome in ["delivered", "rejected"] {
             assert_eq!(
                 sum(&e, family, &[("check", check), ("outcome", outcome)]),
-                sum(&e, "postfix_message_outcomes_total", &[("outcome", outcome)]),
+                sum(
+                    &e,
+                    "postfix_message_outcomes_total",
+                    &[("outcome", outcome)]
+                ),
                 "{check} {outcome}"
             );
         }
@@ -255,7 +277,11 @@ fn outcomes_are_split_by_the_results_of_their_message() {
             sum(
                 &e,
                 family,
-                &[("outcome", "delivered"), ("check", "dmarc"), ("result", result)]
+                &[
+                    ("outcome", "delivered"),
+                    ("check", "dmarc"),
+                    ("result", result)
+                ]
             ),
             *n,
             "delivered with dmarc={result}"
@@ -266,7 +292,11 @@ fn outcomes_are_split_by_the_results_of_their_message() {
         sum(
             &e,
             family,
-            &[("outcome", "rejected"), ("check", "dmarc"), ("result", "fail")]
+            &[
+                ("outcome", "rejected"),
+                ("check", "dmarc"),
+                ("result", "fail")
+            ]
         ),
         mail.lines()
             .filter(|l| l.contains("rejected by DMARC policy for "))

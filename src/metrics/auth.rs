@@ -5,9 +5,7 @@
 //! `daemon` label, so each family is declared, registered and labelled in one place.
 
 use super::family::{Capped, Counters, Registrar, label_set};
-use crate::event::{
-    AuthCheck, AuthDaemon, AuthResult, AuthVerdict, DmarcDisposition, RspamdAuth,
-};
+use crate::event::{AuthCheck, AuthDaemon, AuthResult, AuthVerdict, DmarcDisposition, RspamdAuth};
 
 label_set! {
     struct ResultLabels { daemon, check, result }

@@ -2,8 +2,13 @@
 //! session the message came in on, the rspamd action taken on it, its SPF/DKIM/DMARC results,
 //! and the time end to end.
 
-use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+use prometheus_client::metrics::counter::Counter;
+
 use super::auth::{check_label, result_label};
+use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
 use super::rspamd::action_label;
 use crate::correlator::{InboundTls, MessageAuth, Outcome};
 use crate::event::{AuthCheck, RspamdAction};
@@ -25,6 +30,10 @@ pub struct Outcomes {
     outcomes: Counters<OutcomeLabels>,
     by_rspamd: Counters<RspamdOutcomeLabels>,
     by_auth: Counters<AuthOutcomeLabels>,
+    /// The three series of `by_auth` an outcome increments, by the identity of its instance
+    /// label, its outcome and its three results: one lookup per outcome instead of three
+    /// (bounded: instances are capped, the rest are small enums).
+    by_auth_sets: HashMap<(usize, Outcome, MessageAuth), [Counter; 3], FixedState>,
     end_to_end: Histograms<OutcomeOnly>,
 }
 
@@ -43,6 +52,7 @@ impl Outcomes {
                 "postfix_message_auth_outcomes",
                 "Final outcome per recipient by the SPF, DKIM and DMARC results joined to the message (unknown when none joined)",
             ),
+            by_auth_sets: HashMap::with_hasher(FixedState::default()),
             end_to_end: r.histograms(
                 "postfix_message_end_to_end_seconds",
                 "Time from the first log line of a message to its final outcome, per recipient",
@@ -60,6 +70,30 @@ impl Outcomes {
         rspamd: Option<RspamdAction>,
         auth: MessageAuth,
     ) {
+        let by_auth = &mut self.by_auth;
+        let series = self
+            .by_auth_sets
+            .entry((instance.as_ptr() as usize, outcome, auth))
+            .or_insert_with(|| {
+                [
+                    (AuthCheck::Spf, auth.spf),
+                    (AuthCheck::Dkim, auth.dkim),
+                    (AuthCheck::Dmarc, auth.dmarc),
+                ]
+                .map(|(check, result)| {
+                    by_auth
+                        .get(AuthOutcomeLabels {
+                            postfix_instance: instance,
+                            outcome: outcome_label(outcome),
+                            check: check_label(check),
+                            result: result.map_or("unknown", result_label),
+                        })
+                        .clone()
+                })
+            });
+        for counter in series.iter() {
+            counter.inc();
+        }
         let outcome = outcome_label(outcome);
         self.outcomes
             .get(OutcomeLabels {
@@ -75,20 +109,6 @@ impl Outcomes {
                 rspamd_action: rspamd.map_or("none", action_label),
             })
             .inc();
-        for (check, result) in [
-            (AuthCheck::Spf, auth.spf),
-            (AuthCheck::Dkim, auth.dkim),
-            (AuthCheck::Dmarc, auth.dmarc),
-        ] {
-            self.by_auth
-                .get(AuthOutcomeLabels {
-                    postfix_instance: instance,
-                    outcome,
-                    check: check_label(check),
-                    result: result.map_or("unknown", result_label),
-                })
-                .inc();
-        }
         if let Some(secs) = end_to_end {
             self.end_to_end
                 .get(OutcomeOnly {

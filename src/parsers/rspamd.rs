@@ -9,7 +9,7 @@
 
 use crate::event::{AuthResult, DmarcDisposition, Event, RspamdAction, RspamdAuth, RspamdTask};
 use crate::parsers::common::number;
-use crate::scan::{Scan, find_byte};
+use crate::scan::{Scan, find_byte, find_byte2};
 
 pub fn parse(message: &str) -> Option<Event<'_>> {
     let body = strip_tag(message);
@@ -114,36 +114,42 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
 /// Reads the symbol block `SYM(1.0){options},SYM2(0.5){},...]` (rspamd 1.x: `SYM,SYM2]`),
 /// noting the authentication symbols in `auth`, and returns the text after it.
 ///
-/// Names are read up to their `(score)`, `{options}`, `,` or `]`; the score is crossed to its
-/// `)` and the options, free text that may hold `]` and `,`, from `{` to the next `}`.
+/// Outside the braces only `{` and `]` matter, inside them only `}`: the block is crossed by
+/// jumping from one of those to the next rather than byte by byte. Each `{` ends a
+/// `NAME(score)`; a block without braces is rspamd 1.x's list of names.
 fn read_symbols<'a>(symbols: &'a str, auth: &mut RspamdAuth) -> Option<&'a str> {
     let b = symbols.as_bytes();
+    let mut start = 0;
     let mut i = 0;
     loop {
-        let start = i;
-        while i < b.len() && !matches!(b[i], b'(' | b'{' | b',' | b']') {
-            i += 1;
+        i += find_byte2(b'{', b']', &b[i..])?;
+        if b[i] == b']' {
+            if start == 0 {
+                // No braces at all: `NAME,NAME,...`.
+                for name in symbols[..i].split(',') {
+                    note_symbol(name, auth);
+                }
+            }
+            return Some(&symbols[i + 1..]);
         }
-        // Stopped at an ASCII byte (or the end): a char boundary.
-        note_symbol(&symbols[start..i], auth);
-        if b.get(i) == Some(&b'(') {
-            i += 1 + find_byte(b')', &b[i + 1..])? + 1;
+        // `NAME(score)` before the `{`; only names that may be authentication symbols are
+        // cut out of it.
+        if matches!(b.get(start), Some(b'R' | b'D' | b'A')) {
+            let segment = &symbols[start..i];
+            note_symbol(
+                &segment[..find_byte(b'(', segment.as_bytes()).unwrap_or(segment.len())],
+                auth,
+            );
         }
-        if b.get(i) == Some(&b'{') {
-            i += 1 + find_byte(b'}', &b[i + 1..])? + 1;
-        }
-        match b.get(i)? {
-            b',' => i += 1,
-            b']' => return Some(&symbols[i + 1..]),
-            _ => return None,
-        }
+        i += 1 + find_byte(b'}', &b[i + 1..])? + 1;
+        // `},NAME...`: the next name starts after the comma.
+        start = i + 1;
     }
 }
 
 /// The result an authentication symbol stands for (`docs/metrics.md`, "Mail authentication").
 fn note_symbol(name: &str, auth: &mut RspamdAuth) {
     use AuthResult::*;
-    // Most symbols are of other modules: one byte tells.
     if !matches!(name.as_bytes().first(), Some(b'R' | b'D' | b'A')) {
         return;
     }
@@ -249,9 +255,24 @@ mod tests {
             ("R_SPF_NA", Some(AuthResult::None), None, None),
             ("R_SPF_PERMFAIL", Some(AuthResult::Permerror), None, None),
             ("R_SPF_NEUTRAL", Some(AuthResult::Neutral), None, None),
-            ("DMARC_POLICY_ALLOW", None, Some(Pass), Some(DmarcDisposition::None)),
-            ("DMARC_POLICY_REJECT", None, Some(Fail), Some(DmarcDisposition::Reject)),
-            ("DMARC_POLICY_SOFTFAIL", None, Some(Fail), Some(DmarcDisposition::None)),
+            (
+                "DMARC_POLICY_ALLOW",
+                None,
+                Some(Pass),
+                Some(DmarcDisposition::None),
+            ),
+            (
+                "DMARC_POLICY_REJECT",
+                None,
+                Some(Fail),
+                Some(DmarcDisposition::Reject),
+            ),
+            (
+                "DMARC_POLICY_SOFTFAIL",
+                None,
+                Some(Fail),
+                Some(DmarcDisposition::None),
+            ),
             ("DMARC_BAD_POLICY", None, Some(AuthResult::Permerror), None),
             ("DMARC_DNSFAIL", None, Some(Temperror), None),
             ("DMARC_NA", None, Some(AuthResult::None), None),
