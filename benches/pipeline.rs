@@ -113,6 +113,21 @@ const MESSAGES: &[(&str, Daemon, &str)] = &[
         Daemon::Rspamd,
         "<5ab3c1>; proxy; rspamd_task_write_log: id: <20261123100000.1@sender.example>, qid: <3F2A1C0A51>, ip: 198.51.100.7, from: <alice@sender.example>, (default: F (no action): [-0.40/15.00] [MIME_GOOD(-0.10){text/plain;},R_SPF_ALLOW(-0.20){+ip4:198.51.100.0/24;},ARC_NA(0.00){}]), len: 1530, time: 87.512ms, dns req: 4, digest: <8e0ba3f1c1d4a6e2b2b0d8c5b91b2f3a>, rcpts: <bob@vmail.test>, mime_rcpts: <bob@vmail.test>",
     ),
+    (
+        "policyd-spf",
+        Daemon::PolicydSpf,
+        ": prepend Received-SPF: Pass (mailfrom) identity=mailfrom; client-ip=127.0.0.1; helo=mail.pass.test; envelope-from=test@pass.test; receiver=vmail.test ",
+    ),
+    (
+        "opendkim",
+        Daemon::Opendkim,
+        "BC35199233A: DKIM verification successful",
+    ),
+    (
+        "opendmarc",
+        Daemon::Opendmarc,
+        "BC35199233A: pass.test pass",
+    ),
 ];
 
 /// One message's life, as the lines of `fixtures/scenarios/lmtp_accepted.log` tell it.

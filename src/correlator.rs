@@ -27,6 +27,12 @@
 //!   message-id says otherwise, hands the message on: NEWID inherits the first-seen time and
 //!   inbound TLS, and only NEWID's deliveries count.
 //! - rspamd verdicts are joined by queue ID, also when they arrive before the Postfix lines.
+//! - SPF, DKIM and DMARC results join their message by the queue ID they name (opendkim's and
+//!   opendmarc's job ID, rspamd's `qid`, policyd-spf's with `QueueID = Yes`), in any instance
+//!   that tracks it ([`MessageAuth`]). The milters log at end of message, after smtpd's
+//!   `client=`, so their message is tracked; a result for a queue ID not tracked is not kept.
+//!   rspamd's come with its verdict, also when early. A result that arrives after a
+//!   recipient's final outcome does not change that outcome: it counted `unknown`.
 //! - postgrey triplets greylisted and never passed within the window are abandoned.
 
 use std::hash::{BuildHasher, Hash};
@@ -38,7 +44,7 @@ mod triplets;
 use triplets::Triplets;
 
 use crate::envelope::Micros;
-use crate::event::{Event, PostgreyVerdict, RejectKind, RspamdAction};
+use crate::event::{AuthCheck, AuthResult, Event, PostgreyVerdict, RejectKind, RspamdAction};
 
 const MICROS: i64 = 1_000_000;
 
@@ -168,6 +174,49 @@ pub enum Eviction {
     Expired,
 }
 
+/// The SPF (envelope sender), DKIM and DMARC results joined to a message (`None`: none
+/// joined). When a check is reported more than once (two DKIM signatures, rspamd and a milter),
+/// a pass wins; otherwise the first result joined stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct MessageAuth {
+    pub spf: Option<AuthResult>,
+    pub dkim: Option<AuthResult>,
+    pub dmarc: Option<AuthResult>,
+}
+
+impl MessageAuth {
+    /// The results of `check` alone (SPF of the HELO name and ARC are not kept).
+    pub fn of(check: AuthCheck, result: AuthResult) -> MessageAuth {
+        let mut a = MessageAuth::default();
+        match check {
+            AuthCheck::Spf => a.spf = Some(result),
+            AuthCheck::Dkim => a.dkim = Some(result),
+            AuthCheck::Dmarc => a.dmarc = Some(result),
+            AuthCheck::SpfHelo | AuthCheck::Arc => {}
+        }
+        a
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == MessageAuth::default()
+    }
+
+    /// Joins `other` into these results.
+    fn merge(&mut self, other: MessageAuth) {
+        for (slot, new) in [
+            (&mut self.spf, other.spf),
+            (&mut self.dkim, other.dkim),
+            (&mut self.dmarc, other.dmarc),
+        ] {
+            if let Some(r) = new
+                && (slot.is_none() || r == AuthResult::Pass)
+            {
+                *slot = Some(r);
+            }
+        }
+    }
+}
+
 /// What the correlator concluded from a line (an outcome is about that line's instance).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
@@ -177,6 +226,8 @@ pub enum Observation {
         end_to_end: Option<f64>,
         /// The rspamd action taken on the message (`None`: rspamd did not scan it).
         rspamd: Option<RspamdAction>,
+        /// The authentication results joined to the message.
+        auth: MessageAuth,
     },
     AbandonedTriplet,
     Eviction(Eviction),
@@ -238,20 +289,25 @@ struct Message {
     deferred: Deferred,
     tls: InboundTls,
     rspamd: Option<RspamdAction>,
+    auth: MessageAuth,
 }
 
 impl Message {
-    fn new(ts: Micros, rspamd: Option<RspamdAction>) -> Message {
+    fn new(ts: Micros, early: Option<EarlyVerdict>) -> Message {
         Message {
             first_seen: ts,
             last_seen: ts,
             message_id_hash: None,
             deferred: Deferred::default(),
             tls: InboundTls::Unknown,
-            rspamd,
+            rspamd: early.map(|e| e.0),
+            auth: early.map_or_else(MessageAuth::default, |e| e.1),
         }
     }
 }
+
+/// An rspamd verdict (its action and its authentication results) waiting for its message.
+type EarlyVerdict = (RspamdAction, MessageAuth);
 
 /// Hashes of deferred recipients; no allocation (and 8 bytes) for the many messages with none.
 #[derive(Debug, Default)]
@@ -301,7 +357,7 @@ pub struct Correlator {
     incoming: LruCache<QueueKey, Message>,
     sessions: LruCache<(InstanceKey, u32), SessionState>,
     /// rspamd verdicts whose queue ID has not been seen yet.
-    early_rspamd: LruCache<QueueKey, RspamdAction>,
+    early_rspamd: LruCache<QueueKey, EarlyVerdict>,
     /// Greylisted triplets waiting for their pass.
     triplets: Triplets,
     /// Postfix instances seen (a handful), to join rspamd lines that name no instance.
@@ -466,9 +522,15 @@ impl Correlator {
                 let m = self.message(key, ts, out);
                 let n = m.deferred.len().max(1);
                 m.deferred.clear();
-                let (tls, first, rspamd) = (m.tls, m.first_seen, m.rspamd);
+                let (tls, first, rspamd, auth) = (m.tls, m.first_seen, m.rspamd, m.auth);
                 for _ in 0..n {
-                    out.push(outcome(Outcome::Expired, tls, Some(ts - first), rspamd));
+                    out.push(outcome(
+                        Outcome::Expired,
+                        tls,
+                        Some(ts - first),
+                        rspamd,
+                        auth,
+                    ));
                 }
             }
             Event::Delivery(d) => self.delivery(ts, instance, d, out),
@@ -496,11 +558,11 @@ impl Correlator {
                     }
                     return;
                 };
-                let (tls, e2e, rspamd) = match r.queue_id {
+                let (tls, e2e, rspamd, auth) = match r.queue_id {
                     Some(q) => {
                         let key = QueueKey::new(instance, q);
                         let m = self.incoming_message(key, ts, out);
-                        let found = (m.tls, Some(ts - m.first_seen), m.rspamd);
+                        let found = (m.tls, Some(ts - m.first_seen), m.rspamd, m.auth);
                         // Refused as a whole (not one recipient of several): the message is gone.
                         if !matches!(r.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL" | "RCPT") {
                             self.forget(&key);
@@ -514,14 +576,27 @@ impl Correlator {
                                 .and_then(|pid| self.sessions.peek(&(instance, pid)))
                                 .map_or(InboundTls::Unknown, |s| s.tls),
                         };
-                        (tls, None, None)
+                        (tls, None, None, MessageAuth::default())
                     }
                 };
-                out.push(outcome(final_outcome, tls, e2e, rspamd));
+                out.push(outcome(final_outcome, tls, e2e, rspamd, auth));
             }
             Event::Rspamd(t) => {
                 if let Some(q) = t.queue_id {
-                    self.rspamd_verdict(q, t.action, out);
+                    let auth = MessageAuth {
+                        spf: t.auth.spf,
+                        dkim: t.auth.dkim,
+                        dmarc: t.auth.dmarc,
+                    };
+                    self.rspamd_verdict(q, (t.action, auth), out);
+                }
+            }
+            Event::Auth(v) => {
+                let auth = MessageAuth::of(v.check, v.result);
+                if let Some(q) = v.queue_id
+                    && !auth.is_empty()
+                {
+                    self.join_auth(q, auth);
                 }
             }
             Event::Postgrey(p) => {
@@ -561,6 +636,7 @@ impl Correlator {
             | Event::ConnectFailed { .. }
             | Event::PolicydWeightScore { .. }
             | Event::PolicydWeightDecision { .. }
+            | Event::DkimSigned { .. }
             | Event::Diagnostic(_)
             | Event::Other(_) => {}
         }
@@ -597,10 +673,10 @@ impl Correlator {
         {
             let next_key = QueueKey::new(instance, next);
             if next_key != key && self.tracks(&next_key) {
-                let (first, tls, mid, rspamd) = {
+                let (first, tls, mid, rspamd, auth) = {
                     let m = self.message(key, ts, out);
                     m.deferred.retain(|r| *r != recipient);
-                    (m.first_seen, m.tls, m.message_id_hash, m.rspamd)
+                    (m.first_seen, m.tls, m.message_id_hash, m.rspamd, m.auth)
                 };
                 let n = self.tracked_mut(&next_key).expect("checked above");
                 let same_message = match (mid, n.message_id_hash) {
@@ -619,6 +695,7 @@ impl Correlator {
                     if n.rspamd.is_none() {
                         n.rspamd = rspamd;
                     }
+                    n.auth.merge(auth);
                     return;
                 }
             }
@@ -630,6 +707,7 @@ impl Correlator {
             m.tls,
             Some(ts - m.first_seen),
             m.rspamd,
+            m.auth,
         ));
     }
 
@@ -703,19 +781,46 @@ impl Correlator {
 
     /// rspamd lines carry no Postfix instance: the verdict joins the message of any instance
     /// that has the queue ID, else waits for it under the default instance.
-    fn rspamd_verdict(&mut self, queue_id: &str, action: RspamdAction, out: &mut Vec<Observation>) {
-        for i in 0..self.instances.len() {
-            if let Some(m) = self.tracked_mut(&QueueKey::new(self.instances[i], queue_id)) {
-                m.rspamd = Some(action);
-                return;
-            }
+    fn rspamd_verdict(
+        &mut self,
+        queue_id: &str,
+        verdict: EarlyVerdict,
+        out: &mut Vec<Observation>,
+    ) {
+        if self.update_in_any_instance(queue_id, |m| {
+            m.rspamd = Some(verdict.0);
+            m.auth.merge(verdict.1);
+        }) {
+            return;
         }
         let key = QueueKey::new(InstanceKey::NONE, queue_id);
-        if let Some((k, _)) = self.early_rspamd.push(key, action)
+        if let Some((k, _)) = self.early_rspamd.push(key, verdict)
             && k != key
         {
             out.push(Observation::Eviction(Eviction::Capacity));
         }
+    }
+
+    /// A result of policyd-spf, opendkim or opendmarc (lines without a Postfix instance, or
+    /// `postfix/policyd-spf`'s): joins the message of any instance that has the queue ID.
+    fn join_auth(&mut self, queue_id: &str, auth: MessageAuth) {
+        self.update_in_any_instance(queue_id, |m| m.auth.merge(auth));
+    }
+
+    /// Applies `update` to the message of `queue_id` in the first instance that tracks it;
+    /// `false` when none does.
+    fn update_in_any_instance(
+        &mut self,
+        queue_id: &str,
+        update: impl FnOnce(&mut Message),
+    ) -> bool {
+        for i in 0..self.instances.len() {
+            if let Some(m) = self.tracked_mut(&QueueKey::new(self.instances[i], queue_id)) {
+                update(m);
+                return true;
+            }
+        }
+        false
     }
 
     fn tracks(&self, key: &QueueKey) -> bool {
@@ -784,7 +889,7 @@ fn new_message(
     key: QueueKey,
     ts: Micros,
     instances: &mut Vec<InstanceKey>,
-    early_rspamd: &mut LruCache<QueueKey, RspamdAction>,
+    early_rspamd: &mut LruCache<QueueKey, EarlyVerdict>,
 ) -> Message {
     if !instances.contains(&key.instance) && instances.len() < MAX_INSTANCES {
         instances.push(key.instance);
@@ -801,12 +906,14 @@ fn outcome(
     inbound_tls: InboundTls,
     end_to_end_micros: Option<Micros>,
     rspamd: Option<RspamdAction>,
+    auth: MessageAuth,
 ) -> Observation {
     Observation::Outcome {
         outcome,
         inbound_tls,
         end_to_end: end_to_end_micros.map(|m| m as f64 / 1e6),
         rspamd,
+        auth,
     }
 }
 
@@ -814,7 +921,8 @@ fn outcome(
 mod tests {
     use super::*;
     use crate::event::{
-        Delivery, Direction, Peer, PostgreyAction, Reject, RejectKind, RspamdTask, Tls, Trust,
+        AuthDaemon, AuthVerdict, Delivery, Direction, Peer, PostgreyAction, Reject, RejectKind,
+        RspamdAuth, RspamdTask, Tls, Trust,
     };
 
     /// Up to `--capacity` messages are held: a field added to `Message` must be worth it.
@@ -1168,6 +1276,7 @@ mod tests {
             score: 7.0,
             required_score: Some(15.0),
             scan_seconds: None,
+            auth: RspamdAuth::default(),
         });
         let mut out = Vec::new();
         c.handle(0, InstanceKey::NONE, Session::Unknown, &scan, &mut out);
@@ -1224,6 +1333,7 @@ mod tests {
                 score: 0.0,
                 required_score: None,
                 scan_seconds: None,
+                auth: RspamdAuth::default(),
             })
         };
         let obs = run(
@@ -1284,7 +1394,8 @@ mod tests {
                 Outcome::Delivered,
                 InboundTls::Unknown,
                 Some(7200 * S),
-                None
+                None,
+                MessageAuth::default(),
             )]
         );
     }
@@ -1314,7 +1425,8 @@ mod tests {
                 Outcome::Delivered,
                 InboundTls::Unknown,
                 Some(4 * S),
-                None
+                None,
+                MessageAuth::default(),
             )]
         );
     }
@@ -1345,5 +1457,165 @@ mod tests {
             ]
         );
         assert_eq!(c.tracked(), 0);
+    }
+
+    fn auth(
+        q: &'static str,
+        daemon: AuthDaemon,
+        check: AuthCheck,
+        result: AuthResult,
+    ) -> Event<'static> {
+        Event::Auth(AuthVerdict {
+            queue_id: Some(q),
+            daemon,
+            check,
+            result,
+        })
+    }
+
+    fn auth_of(obs: &[Observation]) -> Vec<MessageAuth> {
+        obs.iter()
+            .filter_map(|o| match o {
+                Observation::Outcome { auth, .. } => Some(*auth),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn milter_results_join_their_message_and_a_pass_wins() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let obs = run(
+            &mut c,
+            &[
+                (0, 9, client("AAAAAA1")),
+                // Two signatures: a bad one, then a good one.
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendkim,
+                        AuthCheck::Dkim,
+                        AuthResult::Fail,
+                    ),
+                ),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendkim,
+                        AuthCheck::Dkim,
+                        AuthResult::Pass,
+                    ),
+                ),
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Dmarc,
+                        AuthResult::Fail,
+                    ),
+                ),
+                // A second DMARC result that is no pass: the first stays.
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Dmarc,
+                        AuthResult::None,
+                    ),
+                ),
+                // The HELO check and ARC are not kept per message.
+                (
+                    1,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::SpfHelo,
+                        AuthResult::Pass,
+                    ),
+                ),
+                (2, 0, delivery("AAAAAA1", "u@d", "sent", None)),
+                // After the outcome: too late for it.
+                (
+                    3,
+                    0,
+                    auth(
+                        "AAAAAA1",
+                        AuthDaemon::Opendmarc,
+                        AuthCheck::Spf,
+                        AuthResult::Pass,
+                    ),
+                ),
+            ],
+        );
+        assert_eq!(
+            auth_of(&obs),
+            vec![MessageAuth {
+                spf: None,
+                dkim: Some(AuthResult::Pass),
+                dmarc: Some(AuthResult::Fail),
+            }]
+        );
+        // A result for a queue ID nobody tracks is not kept (no state grows for it).
+        run(
+            &mut c,
+            &[(
+                4,
+                0,
+                auth(
+                    "BBBBBB2",
+                    AuthDaemon::Opendkim,
+                    AuthCheck::Dkim,
+                    AuthResult::Pass,
+                ),
+            )],
+        );
+        assert_eq!(c.tracked(), 1);
+    }
+
+    #[test]
+    fn rspamd_auth_results_join_even_when_early() {
+        let mut c = Correlator::new(CorrelatorConfig::default());
+        let scan = Event::Rspamd(RspamdTask {
+            queue_id: Some("AAAAAA1"),
+            message_id: None,
+            action: RspamdAction::NoAction,
+            action_text: "no action",
+            score: 0.0,
+            required_score: Some(15.0),
+            scan_seconds: None,
+            auth: RspamdAuth {
+                spf: Some(AuthResult::Softfail),
+                dkim: Some(AuthResult::None),
+                dmarc: None,
+                arc: Some(AuthResult::None),
+                dmarc_policy: None,
+            },
+        });
+        let mut out = Vec::new();
+        c.handle(0, InstanceKey::NONE, Session::Unknown, &scan, &mut out);
+        let obs = run(
+            &mut c,
+            &[
+                (1, 9, client("AAAAAA1")),
+                (2, 0, delivery("AAAAAA1", "u@d", "sent", None)),
+            ],
+        );
+        assert_eq!(
+            auth_of(&obs),
+            vec![MessageAuth {
+                spf: Some(AuthResult::Softfail),
+                dkim: Some(AuthResult::None),
+                dmarc: None,
+            }]
+        );
     }
 }

@@ -173,6 +173,20 @@ impl RspamdAction {
     }
 }
 
+/// The SPF, DKIM, DMARC and ARC results of one rspamd scan, read from its symbols
+/// (`R_SPF_ALLOW`, `R_DKIM_REJECT`, `DMARC_POLICY_QUARANTINE`, `ARC_NA`, ...): at most one
+/// result per check (a pass wins over the other results of the same check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RspamdAuth {
+    pub spf: Option<AuthResult>,
+    pub dkim: Option<AuthResult>,
+    pub dmarc: Option<AuthResult>,
+    pub arc: Option<AuthResult>,
+    /// What the sender's DMARC policy asks for (`DMARC_POLICY_REJECT` is `Reject`,
+    /// `DMARC_POLICY_SOFTFAIL` and `DMARC_POLICY_ALLOW` are `None`).
+    pub dmarc_policy: Option<DmarcDisposition>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RspamdTask<'a> {
     pub queue_id: Option<&'a str>,
@@ -185,6 +199,86 @@ pub struct RspamdTask<'a> {
     pub required_score: Option<f64>,
     /// Scan time in seconds (`time: 123.4ms` or `time: 123.4ms real, ...`).
     pub scan_seconds: Option<f64>,
+    pub auth: RspamdAuth,
+}
+
+/// The daemons that report mail authentication results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthDaemon {
+    PolicydSpf,
+    Opendkim,
+    Opendmarc,
+    Rspamd,
+}
+
+/// Which check a result is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthCheck {
+    /// SPF of the envelope sender (`MAIL FROM`).
+    Spf,
+    /// SPF of the HELO name.
+    SpfHelo,
+    Dkim,
+    Dmarc,
+    Arc,
+}
+
+/// A check's result, in the words of RFC 8601 (Authentication-Results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthResult {
+    Pass,
+    Fail,
+    Softfail,
+    Neutral,
+    None,
+    Temperror,
+    Permerror,
+    /// Not checked or overridden by local policy.
+    Policy,
+    /// A result word of none of the above.
+    Other,
+}
+
+impl AuthResult {
+    /// A result word as the daemons print it (any case): `Pass`, `softfail`, `TempError`,
+    /// and the older `tempfail`/`permfail`.
+    pub fn from_word(word: &str) -> AuthResult {
+        const WORDS: &[(&str, AuthResult)] = &[
+            ("pass", AuthResult::Pass),
+            ("fail", AuthResult::Fail),
+            ("softfail", AuthResult::Softfail),
+            ("neutral", AuthResult::Neutral),
+            ("none", AuthResult::None),
+            ("temperror", AuthResult::Temperror),
+            ("tempfail", AuthResult::Temperror),
+            ("permerror", AuthResult::Permerror),
+            ("permfail", AuthResult::Permerror),
+            ("policy", AuthResult::Policy),
+        ];
+        WORDS
+            .iter()
+            .find(|(w, _)| w.eq_ignore_ascii_case(word))
+            .map_or(AuthResult::Other, |&(_, r)| r)
+    }
+}
+
+/// What a DMARC policy has done (or asks to do) with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DmarcDisposition {
+    None,
+    Quarantine,
+    Reject,
+}
+
+/// One verification result: policyd-spf's `Received-SPF: Pass ...`, opendkim's
+/// `DKIM verification successful`, opendmarc's `example.com pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthVerdict<'a> {
+    /// The Postfix queue ID the daemon names (the milters' job ID), when it names one.
+    pub queue_id: Option<&'a str>,
+    pub daemon: AuthDaemon,
+    pub check: AuthCheck,
+    pub result: AuthResult,
 }
 
 /// One understood log message.
@@ -312,6 +406,16 @@ pub enum Event<'a> {
         rate: Option<f64>,
     },
     Rspamd(RspamdTask<'a>),
+
+    // ---- mail authentication ----
+    /// An SPF, DKIM or DMARC result of policyd-spf, opendkim or opendmarc.
+    Auth(AuthVerdict<'a>),
+    /// opendkim `QUEUEID: DKIM-Signature field added (s=selector, d=example.com)`.
+    DkimSigned {
+        queue_id: Option<&'a str>,
+        /// The signing domain (`d=`), as logged.
+        domain: &'a str,
+    },
 
     /// `warning:`, `error:`, `fatal:`, `panic:` lines (of Postfix programs, and the like of
     /// postgrey and policyd-weight) that no rule of their daemon read as anything more.

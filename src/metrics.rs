@@ -8,6 +8,7 @@
 //! event and observation to its module with exhaustive matches: a new `Event` does not
 //! compile until it is given a metric here, or written out as having none.
 
+mod auth;
 mod delivery;
 mod diagnostics;
 mod exporter;
@@ -28,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 use crate::correlator::Observation;
-use crate::event::{BounceKind, Event};
+use crate::event::{AuthDaemon, BounceKind, Event};
 use crate::source::metrics::SourceMetrics;
 
 pub use exporter::LineOutcome;
@@ -75,6 +76,7 @@ pub struct Metrics {
     postgrey: postgrey::Postgrey,
     policyd_weight: policyd_weight::PolicydWeight,
     rspamd: rspamd::Rspamd,
+    auth: auth::Auth,
     exporter: exporter::Exporter,
     sources: SourceMetrics,
     instance: Capped,
@@ -99,6 +101,7 @@ impl Metrics {
             postgrey: postgrey::Postgrey::new(&mut r),
             policyd_weight: policyd_weight::PolicydWeight::new(&mut r),
             rspamd: rspamd::Rspamd::new(&mut r),
+            auth: auth::Auth::new(&mut r),
             exporter: exporter::Exporter::new(&mut r),
             sources: SourceMetrics::new(&mut r),
         };
@@ -166,7 +169,12 @@ impl Metrics {
                 cached,
                 rate,
             } => self.policyd_weight.decision(action, *cached, *rate),
-            Event::Rspamd(t) => self.rspamd.task(t),
+            Event::Rspamd(t) => {
+                self.rspamd.task(t);
+                self.auth.rspamd(&t.auth);
+            }
+            Event::Auth(v) => self.auth.verdict(v),
+            Event::DkimSigned { domain, .. } => self.auth.signed(AuthDaemon::Opendkim, domain),
             Event::Diagnostic(level) => self.diagnostics.diagnostic(o, *level),
             // No metric of their own: they matter to the correlator (sessions, message-ids,
             // removals) or not at all.
@@ -188,9 +196,10 @@ impl Metrics {
                 inbound_tls,
                 end_to_end,
                 rspamd,
+                auth,
             } => self
                 .outcomes
-                .outcome(o.instance, outcome, inbound_tls, end_to_end, rspamd),
+                .outcome(o.instance, outcome, inbound_tls, end_to_end, rspamd, auth),
             Observation::AbandonedTriplet => self.postgrey.abandoned(),
             Observation::Eviction(reason) => self.exporter.eviction(reason),
         }

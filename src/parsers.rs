@@ -13,7 +13,10 @@ pub mod cleanup;
 pub mod common;
 pub mod delivery;
 pub mod misc;
+pub mod opendkim;
+pub mod opendmarc;
 pub mod pickup;
+pub mod policyd_spf;
 pub mod policyd_weight;
 pub mod postgrey;
 pub mod postscreen;
@@ -31,7 +34,7 @@ pub enum Parsed<'a> {
     Event(Event<'a>),
     /// From a program pflog knows, but no rule understood it.
     Unsupported,
-    /// From a program pflog does not follow (dovecot, opendkim, cron, ...).
+    /// From a program pflog does not follow (dovecot, amavis, cron, ...).
     Ignored,
 }
 
@@ -124,6 +127,11 @@ daemons! {
     Postgrey => postgrey::parse, foreign, ["postgrey"];
     PolicydWeight => policyd_weight::parse, foreign, ["policyd-weight"];
     Rspamd => rspamd::parse, foreign, ["rspamd"];
+    /// postfix-policyd-spf-python; `postfix/policyd-spf` (a tag with an instance) is the same
+    /// program.
+    PolicydSpf => policyd_spf::parse, foreign, ["policyd-spf"];
+    Opendkim => opendkim::parse, foreign, ["opendkim"];
+    Opendmarc => opendmarc::parse, foreign, ["opendmarc"];
 }
 
 /// The daemon of a program and the `program` label of `pflog_lines_total`: a name of the
@@ -200,6 +208,10 @@ mod tests {
                 Daemon::PolicydWeight,
                 "policyd-weight",
             ),
+            ("policyd-spf", Daemon::PolicydSpf, "policyd-spf"),
+            ("postfix/policyd-spf", Daemon::PolicydSpf, "policyd-spf"),
+            ("opendkim", Daemon::Opendkim, "opendkim"),
+            ("opendmarc", Daemon::Opendmarc, "opendmarc"),
             ("dovecot", Daemon::Foreign, "other"),
         ] {
             assert_eq!(daemon_of(&Program::split(tag)), (daemon, label), "{tag}");

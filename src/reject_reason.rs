@@ -21,6 +21,7 @@ pub enum RejectReason {
     Sender,
     Client,
     Spf,
+    Dmarc,
     Policy,
     Milter,
     Size,
@@ -31,7 +32,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::Greylist,
         RejectReason::Rbl,
         RejectReason::UnknownRecipient,
@@ -40,6 +41,7 @@ impl RejectReason {
         RejectReason::Sender,
         RejectReason::Client,
         RejectReason::Spf,
+        RejectReason::Dmarc,
         RejectReason::Policy,
         RejectReason::Milter,
         RejectReason::Size,
@@ -60,6 +62,7 @@ impl RejectReason {
             RejectReason::Sender => "sender",
             RejectReason::Client => "client",
             RejectReason::Spf => "spf",
+            RejectReason::Dmarc => "dmarc",
             RejectReason::Policy => "policy",
             RejectReason::Milter => "milter",
             RejectReason::Size => "size",
@@ -90,6 +93,7 @@ pub const DEFAULT_RULES: &[(RejectReason, &str)] = &[
         RejectReason::RateLimit,
         r"(?i)too many (connections|recipients|messages|errors|sessions)|too much mail|rate limit|exceeded .*(rate|limit)|throttl",
     ),
+    (RejectReason::Dmarc, r"(?i)\bdmarc\b"),
     (RejectReason::Spf, r"(?i)\bspf\b"),
     (
         RejectReason::Policy,
@@ -157,6 +161,7 @@ const RULE_LITERALS: &[(&[&str], &[&str])] = &[
         ],
         &["exceeded "],
     ),
+    (&[], &["dmarc"]),
     (&[], &["spf"]),
     (
         &[
@@ -397,8 +402,13 @@ impl Classifier {
     /// The reason class of one reject line.
     pub fn reason(&self, reject: &Reject<'_>) -> RejectReason {
         match reject.kind {
+            // A milter's refusal is `milter`, unless its text says SPF or DMARC
+            // (OpenDMARC's `rejected by DMARC policy for example.org`).
             RejectKind::MilterReject | RejectKind::MilterDiscard | RejectKind::MilterHold => {
-                return RejectReason::Milter;
+                return match self.classify_text(reject.text) {
+                    r @ (RejectReason::Spf | RejectReason::Dmarc) => r,
+                    _ => RejectReason::Milter,
+                };
             }
             _ => {}
         }
@@ -479,6 +489,21 @@ mod tests {
         (
             "<x@y>: Recipient address rejected: Mail appeared to be SPAM or forged. Ask your Mail/DNS-Administrator",
             "policy",
+        ),
+        (
+            // policyd-spf's reject as smtpd logs it (spf_engine's Reason_Message).
+            "<x@y>: Recipient address rejected: Message rejected due to: SPF fail - not authorized. Please see http://www.openspf.net/Why?s=mfrom;id=x@y;ip=192.0.2.66;r=<UNKNOWN>",
+            "spf",
+        ),
+        (
+            // OpenDMARC's reply (opendmarc.c, mlfi_eom).
+            "rejected by DMARC policy for spoofed.example",
+            "dmarc",
+        ),
+        (
+            // rspamd's dmarc module (reject_message).
+            "Rejected due to DMARC Policy",
+            "dmarc",
         ),
         ("Message size exceeds fixed limit", "size"),
         ("Error: too much mail from 1.2.3.4", "rate_limit"),
@@ -616,6 +641,16 @@ mod tests {
             reason: RejectReason::Other,
         };
         assert_eq!(c.reason(&r), RejectReason::Milter);
+        // ... except a milter's SPF or DMARC verdict, which keeps its class.
+        r.text = "rejected by DMARC policy for spoofed.example";
+        assert_eq!(c.reason(&r), RejectReason::Dmarc);
+        r.kind = RejectKind::MilterHold;
+        r.text = "quarantined by DMARC policy for spoofed.example";
+        assert_eq!(c.reason(&r), RejectReason::Dmarc);
+        r.kind = RejectKind::MilterReject;
+        r.text = "SPF check failed";
+        assert_eq!(c.reason(&r), RejectReason::Spf);
+        r.text = "Relay access denied";
         r.kind = RejectKind::Reject;
         r.stage = "HEADER";
         assert_eq!(c.reason(&r), RejectReason::HeaderBodyCheck);

@@ -103,6 +103,9 @@ fn corpus_lines_are_understood() {
         Daemon::Postgrey,
         Daemon::PolicydWeight,
         Daemon::Rspamd,
+        Daemon::PolicydSpf,
+        Daemon::Opendkim,
+        Daemon::Opendmarc,
     ] {
         assert!(
             seen.get(&daemon).copied().unwrap_or(0) > 0,

@@ -185,6 +185,8 @@ fn hostname(p: &[u8]) -> bool {
 const FORGED_FIELD_LIST: &[&str] = &[
     "postfix_message_outcomes_total",
     "postfix_message_rspamd_outcomes_total",
+    // The same outcomes once more per check (SPF, DKIM, DMARC).
+    "postfix_message_auth_outcomes_total",
 ];
 
 /// rspamd's log line is `key: value, ` text with the client's message-id and sender in it,

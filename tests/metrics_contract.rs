@@ -500,6 +500,18 @@ fn expositions() -> Vec<(String, Format, String)> {
             format,
             replay(&mailstack, format),
         ));
+        let auth = [
+            "fixtures/auth/mail.log",
+            "--rspamd-log",
+            "fixtures/auth/rspamd.log",
+            "--year",
+            "2026",
+        ];
+        out.push((
+            format!("replay {} ({format:?})", auth.join(" ")),
+            format,
+            replay(&auth, format),
+        ));
         for log in logs("fixtures/scenarios")
             .into_iter()
             .chain(logs("fixtures/corpus"))

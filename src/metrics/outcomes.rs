@@ -1,10 +1,17 @@
 //! What the correlator concludes: the final outcome of each recipient, with the TLS of the
-//! session the message came in on, the rspamd action taken on it, and the time end to end.
+//! session the message came in on, the rspamd action taken on it, its SPF/DKIM/DMARC results,
+//! and the time end to end.
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+use prometheus_client::metrics::counter::Counter;
+
+use super::auth::{check_label, result_label};
 use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
 use super::rspamd::action_label;
-use crate::correlator::{InboundTls, Outcome};
-use crate::event::RspamdAction;
+use crate::correlator::{InboundTls, MessageAuth, Outcome};
+use crate::event::{AuthCheck, RspamdAction};
 
 label_set! {
     struct OutcomeLabels { postfix_instance, outcome, inbound_tls }
@@ -15,10 +22,18 @@ label_set! {
 label_set! {
     struct RspamdOutcomeLabels { postfix_instance, outcome, rspamd_action }
 }
+label_set! {
+    struct AuthOutcomeLabels { postfix_instance, outcome, check, result }
+}
 
 pub struct Outcomes {
     outcomes: Counters<OutcomeLabels>,
     by_rspamd: Counters<RspamdOutcomeLabels>,
+    by_auth: Counters<AuthOutcomeLabels>,
+    /// The three series of `by_auth` an outcome increments, by the identity of its instance
+    /// label, its outcome and its three results: one lookup per outcome instead of three
+    /// (bounded: instances are capped, the rest are small enums).
+    by_auth_sets: HashMap<(usize, Outcome, MessageAuth), [Counter; 3], FixedState>,
     end_to_end: Histograms<OutcomeOnly>,
 }
 
@@ -33,6 +48,11 @@ impl Outcomes {
                 "postfix_message_rspamd_outcomes",
                 "Final outcome per recipient by the rspamd action taken on the message (none when rspamd did not scan it)",
             ),
+            by_auth: r.counters(
+                "postfix_message_auth_outcomes",
+                "Final outcome per recipient by the SPF, DKIM and DMARC results joined to the message (unknown when none joined)",
+            ),
+            by_auth_sets: HashMap::with_hasher(FixedState::default()),
             end_to_end: r.histograms(
                 "postfix_message_end_to_end_seconds",
                 "Time from the first log line of a message to its final outcome, per recipient",
@@ -48,7 +68,32 @@ impl Outcomes {
         tls: InboundTls,
         end_to_end: Option<f64>,
         rspamd: Option<RspamdAction>,
+        auth: MessageAuth,
     ) {
+        let by_auth = &mut self.by_auth;
+        let series = self
+            .by_auth_sets
+            .entry((instance.as_ptr() as usize, outcome, auth))
+            .or_insert_with(|| {
+                [
+                    (AuthCheck::Spf, auth.spf),
+                    (AuthCheck::Dkim, auth.dkim),
+                    (AuthCheck::Dmarc, auth.dmarc),
+                ]
+                .map(|(check, result)| {
+                    by_auth
+                        .get(AuthOutcomeLabels {
+                            postfix_instance: instance,
+                            outcome: outcome_label(outcome),
+                            check: check_label(check),
+                            result: result.map_or("unknown", result_label),
+                        })
+                        .clone()
+                })
+            });
+        for counter in series.iter() {
+            counter.inc();
+        }
         let outcome = outcome_label(outcome);
         self.outcomes
             .get(OutcomeLabels {

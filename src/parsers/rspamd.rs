@@ -7,7 +7,7 @@
 //! where `qid`, `ip`, `user` and `from` appear only when known, and rspamd 1.x wrote
 //! `time: 978.464ms real, 15.045ms virtual`. Every other rspamd line is daemon chatter.
 
-use crate::event::{Event, RspamdAction, RspamdTask};
+use crate::event::{AuthResult, DmarcDisposition, Event, RspamdAction, RspamdAuth, RspamdTask};
 use crate::parsers::common::number;
 use crate::scan::{Scan, find_byte, find_byte2};
 
@@ -54,6 +54,7 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
         score: 0.0,
         required_score: None,
         scan_seconds: None,
+        auth: RspamdAuth::default(),
     };
     // `key: value, ` pairs up to the metric block `(default: ...)`. Values in `<...>` (message
     // ID, sender) are free text and end at the `>` followed by `, `.
@@ -100,7 +101,7 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
     // Symbol options (`SYM(1.0){text}`) are free text: look for the time only after the block.
     let tail = after_scores
         .strip_prefix(" [")
-        .and_then(after_symbols)
+        .and_then(|symbols| read_symbols(symbols, &mut task.auth))
         .unwrap_or(after_scores);
     if let Some(at) = tail.find_fast(", time: ") {
         let value = &tail[at + ", time: ".len()..];
@@ -110,19 +111,90 @@ fn task(text: &str) -> Option<RspamdTask<'_>> {
     Some(task)
 }
 
-/// The text after `SYM(1.0){options},...]`, skipping `]` inside the options' braces.
+/// Reads the symbol block `SYM(1.0){options},SYM2(0.5){},...]` (rspamd 1.x: `SYM,SYM2]`),
+/// noting the authentication symbols in `auth`, and returns the text after it.
 ///
 /// Outside the braces only `{` and `]` matter, inside them only `}`: the block is crossed by
-/// jumping from one of those to the next rather than byte by byte.
-fn after_symbols(symbols: &str) -> Option<&str> {
+/// jumping from one of those to the next rather than byte by byte. Each `{` ends a
+/// `NAME(score)`; a block without braces is rspamd 1.x's list of names.
+fn read_symbols<'a>(symbols: &'a str, auth: &mut RspamdAuth) -> Option<&'a str> {
     let b = symbols.as_bytes();
+    let mut start = 0;
     let mut i = 0;
     loop {
         i += find_byte2(b'{', b']', &b[i..])?;
         if b[i] == b']' {
+            if start == 0 {
+                // No braces at all: `NAME,NAME,...`.
+                for name in symbols[..i].split(',') {
+                    note_symbol(name, auth);
+                }
+            }
             return Some(&symbols[i + 1..]);
         }
+        // `NAME(score)` before the `{`; only names that may be authentication symbols are
+        // cut out of it.
+        if matches!(b.get(start), Some(b'R' | b'D' | b'A')) {
+            let segment = &symbols[start..i];
+            note_symbol(
+                &segment[..find_byte(b'(', segment.as_bytes()).unwrap_or(segment.len())],
+                auth,
+            );
+        }
         i += 1 + find_byte(b'}', &b[i + 1..])? + 1;
+        // `},NAME...`: the next name starts after the comma.
+        start = i + 1;
+    }
+}
+
+/// The result an authentication symbol stands for (`docs/metrics.md`, "Mail authentication").
+fn note_symbol(name: &str, auth: &mut RspamdAuth) {
+    use AuthResult::*;
+    if !matches!(name.as_bytes().first(), Some(b'R' | b'D' | b'A')) {
+        return;
+    }
+    let (slot, result) = match name {
+        "R_SPF_ALLOW" => (&mut auth.spf, Pass),
+        "R_SPF_FAIL" => (&mut auth.spf, Fail),
+        "R_SPF_SOFTFAIL" => (&mut auth.spf, Softfail),
+        "R_SPF_NEUTRAL" => (&mut auth.spf, Neutral),
+        "R_SPF_NA" => (&mut auth.spf, None),
+        "R_SPF_DNSFAIL" => (&mut auth.spf, Temperror),
+        "R_SPF_PERMFAIL" => (&mut auth.spf, Permerror),
+        "R_DKIM_ALLOW" => (&mut auth.dkim, Pass),
+        "R_DKIM_REJECT" => (&mut auth.dkim, Fail),
+        "R_DKIM_TEMPFAIL" => (&mut auth.dkim, Temperror),
+        "R_DKIM_PERMFAIL" => (&mut auth.dkim, Permerror),
+        "R_DKIM_NA" => (&mut auth.dkim, None),
+        "DMARC_POLICY_ALLOW" | "DMARC_POLICY_ALLOW_WITH_FAILURES" => {
+            auth.dmarc_policy = Some(DmarcDisposition::None);
+            (&mut auth.dmarc, Pass)
+        }
+        "DMARC_POLICY_REJECT" => {
+            auth.dmarc_policy = Some(DmarcDisposition::Reject);
+            (&mut auth.dmarc, Fail)
+        }
+        "DMARC_POLICY_QUARANTINE" => {
+            auth.dmarc_policy = Some(DmarcDisposition::Quarantine);
+            (&mut auth.dmarc, Fail)
+        }
+        "DMARC_POLICY_SOFTFAIL" => {
+            auth.dmarc_policy = Some(DmarcDisposition::None);
+            (&mut auth.dmarc, Fail)
+        }
+        "DMARC_NA" => (&mut auth.dmarc, None),
+        "DMARC_BAD_POLICY" => (&mut auth.dmarc, Permerror),
+        "DMARC_DNSFAIL" => (&mut auth.dmarc, Temperror),
+        "ARC_ALLOW" => (&mut auth.arc, Pass),
+        "ARC_REJECT" => (&mut auth.arc, Fail),
+        "ARC_NA" => (&mut auth.arc, None),
+        "ARC_INVALID" => (&mut auth.arc, Permerror),
+        "ARC_DNSFAIL" => (&mut auth.arc, Temperror),
+        _ => return,
+    };
+    // One result per check: a pass (a valid DKIM signature among bad ones) wins.
+    if slot.is_none() || result == Pass {
+        *slot = Some(result);
     }
 }
 
@@ -156,6 +228,68 @@ mod tests {
         assert_eq!(t.message_id, Some("m@s.test"));
     }
 
+    /// The symbols of rspamd's spf, dkim, dmarc and arc modules (`src/plugins/lua/*.lua`,
+    /// `src/plugins/dkim_check.c`, `spf.c`), as `rspamd_task_write_log` prints them:
+    /// `NAME(score){options;}`. Options are free text: a symbol name inside them is no symbol.
+    #[test]
+    fn authentication_symbols() {
+        use AuthResult::{Fail, Pass, Temperror};
+        let t = task_of(
+            "<2b9c1d>; proxy; rspamd_task_write_log: id: <m1@example.org>, qid: <4C9F21A0B3>, ip: 192.0.2.10, from: <alice@example.org>, (default: F (add header): [6.10/15.00] [DMARC_POLICY_QUARANTINE(1.50){example.org : No valid SPF, No valid DKIM;quarantine;},R_DKIM_REJECT(1.00){example.org:s=mail;},R_DKIM_ALLOW(-0.20){example.net:s=sel;},R_SPF_DNSFAIL(0.00){},ARC_NA(0.00){},X_OPTS(0.00){R_SPF_ALLOW,DMARC_POLICY_ALLOW;}]), len: 1530, time: 87.512ms, dns req: 4",
+        );
+        assert_eq!(
+            t.auth,
+            RspamdAuth {
+                spf: Some(Temperror),
+                // A valid signature among bad ones: DKIM passes.
+                dkim: Some(Pass),
+                dmarc: Some(Fail),
+                arc: Some(AuthResult::None),
+                dmarc_policy: Some(DmarcDisposition::Quarantine),
+            }
+        );
+        assert_eq!(t.scan_seconds, Some(0.087512));
+        for (symbol, spf, dmarc, policy) in [
+            ("R_SPF_ALLOW", Some(Pass), None, None),
+            ("R_SPF_FAIL", Some(Fail), None, None),
+            ("R_SPF_NA", Some(AuthResult::None), None, None),
+            ("R_SPF_PERMFAIL", Some(AuthResult::Permerror), None, None),
+            ("R_SPF_NEUTRAL", Some(AuthResult::Neutral), None, None),
+            (
+                "DMARC_POLICY_ALLOW",
+                None,
+                Some(Pass),
+                Some(DmarcDisposition::None),
+            ),
+            (
+                "DMARC_POLICY_REJECT",
+                None,
+                Some(Fail),
+                Some(DmarcDisposition::Reject),
+            ),
+            (
+                "DMARC_POLICY_SOFTFAIL",
+                None,
+                Some(Fail),
+                Some(DmarcDisposition::None),
+            ),
+            ("DMARC_BAD_POLICY", None, Some(AuthResult::Permerror), None),
+            ("DMARC_DNSFAIL", None, Some(Temperror), None),
+            ("DMARC_NA", None, Some(AuthResult::None), None),
+            ("R_SPF_PLUSALL", None, None, None),
+        ] {
+            let line = format!(
+                "<2b9c1d>; proxy; rspamd_task_write_log: id: <m@x>, qid: <4C9F21A0B3>, (default: F (no action): [0.00/15.00] [MIME_GOOD(-0.10){{text/plain;}},{symbol}(0.00){{x;}}]), len: 1, time: 1ms"
+            );
+            let t = task_of(&line);
+            assert_eq!(
+                (t.auth.spf, t.auth.dmarc, t.auth.dmarc_policy),
+                (spf, dmarc, policy),
+                "{symbol}"
+            );
+        }
+    }
+
     #[test]
     fn task_log_lines() {
         let cases: &[(&str, RspamdTask<'static>)] = &[
@@ -170,6 +304,7 @@ mod tests {
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(60.873 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -182,6 +317,7 @@ mod tests {
                     score: 15.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(0.309 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -194,6 +330,7 @@ mod tests {
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(1.359 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -207,6 +344,10 @@ mod tests {
                     score: -2.11,
                     required_score: Some(15.0),
                     scan_seconds: Some(538.803 / 1000.0),
+                    auth: RspamdAuth {
+                        spf: Some(AuthResult::Pass),
+                        ..RspamdAuth::default()
+                    },
                 },
             ),
             (
@@ -219,6 +360,7 @@ mod tests {
                     score: 0.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(978.464 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -232,6 +374,7 @@ mod tests {
                     score: 100500.0,
                     required_score: Some(15.0),
                     scan_seconds: Some(1.0 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -245,6 +388,7 @@ mod tests {
                     score: 7.2,
                     required_score: Some(15.0),
                     scan_seconds: Some(123.456 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
             (
@@ -257,6 +401,10 @@ mod tests {
                     score: 4.5,
                     required_score: Some(15.0),
                     scan_seconds: Some(2076.05 / 1000.0),
+                    auth: RspamdAuth {
+                        spf: Some(AuthResult::Softfail),
+                        ..RspamdAuth::default()
+                    },
                 },
             ),
             (
@@ -272,6 +420,7 @@ mod tests {
                     score: 9.3,
                     required_score: Some(15.0),
                     scan_seconds: Some(45.5 / 1000.0),
+                    auth: RspamdAuth::default(),
                 },
             ),
         ];
