@@ -346,6 +346,8 @@ pub fn replay(
         }
     }
     side.feed_until(Micros::MAX, pipeline, sampler, &mut count)?;
+    // The end of input: no verdict can come any more.
+    pipeline.release_held();
     Ok(count)
 }
 

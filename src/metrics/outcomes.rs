@@ -1,7 +1,7 @@
 //! What the correlator concludes: the final outcome of each recipient, with the TLS of the
 //! session the message came in on, the rspamd action taken on it, and the time end to end.
 
-use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
+use super::family::{Counters, Durations, Registrar, label_set};
 use super::rspamd::action_label;
 use crate::correlator::{InboundTls, Outcome};
 use crate::event::RspamdAction;
@@ -19,7 +19,7 @@ label_set! {
 pub struct Outcomes {
     outcomes: Counters<OutcomeLabels>,
     by_rspamd: Counters<RspamdOutcomeLabels>,
-    end_to_end: Histograms<OutcomeOnly>,
+    end_to_end: Durations<OutcomeOnly>,
 }
 
 impl Outcomes {
@@ -33,12 +33,21 @@ impl Outcomes {
                 "postfix_message_rspamd_outcomes",
                 "Final outcome per recipient by the rspamd action taken on the message (none when rspamd did not scan it)",
             ),
-            end_to_end: r.histograms(
+            end_to_end: r.durations(
                 "postfix_message_end_to_end_seconds",
                 "Time from the first log line of a message to its final outcome, per recipient",
-                latency_histogram,
             ),
         }
+    }
+
+    /// The extremes of `postfix_message_end_to_end_seconds`, series by series, with their
+    /// outcome.
+    pub fn end_to_end_extremes(&self, mut f: impl FnMut(&str, super::Range)) {
+        self.end_to_end.each(|labels, h| {
+            if let Some(range) = h.extremes() {
+                f(labels.outcome, range);
+            }
+        });
     }
 
     pub fn outcome(
@@ -65,12 +74,13 @@ impl Outcomes {
             })
             .inc();
         if let Some(secs) = end_to_end {
-            self.end_to_end
-                .get(OutcomeOnly {
+            self.end_to_end.observe(
+                OutcomeOnly {
                     postfix_instance: instance,
                     outcome,
-                })
-                .observe(secs);
+                },
+                secs,
+            );
         }
     }
 }
