@@ -222,8 +222,10 @@ impl Clock {
             return offsets;
         }
         let offset = |dt: chrono::DateTime<Local>| dt.offset().fix().local_minus_utc();
+        // Asked in the middle of the hour: chrono counts the instant a repeated hour ends
+        // (`03:00:00` after `02:59:59` the second time) as repeated too.
         let offsets = NaiveDate::from_ymd_opt(date.0, date.1, date.2)
-            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .and_then(|d| d.and_hms_opt(hour, 30, 0))
             .map(|naive| match Local.from_local_datetime(&naive) {
                 LocalResult::Single(dt) => Offsets::one(offset(dt)),
                 // The hour is lived first at the greater offset (summer time), then at the
