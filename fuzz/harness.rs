@@ -96,6 +96,8 @@ pub fn small_config() -> PipelineConfig {
             session_ttl: 600_000_000,
             greylist_window: 300_000_000,
             triplet_capacity: 8,
+            // Short, so that held outcomes are released on short inputs too.
+            join_window: 30_000_000,
         },
         label_cap: 4,
         reject_rules: Vec::new(),

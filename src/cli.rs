@@ -48,6 +48,10 @@ pub struct PipelineArgs {
     /// Distinct values kept per label taken from the log (cipher, service, ...); more are `other`.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub label_cap: u64,
+    /// How long (log time) a message's final outcome waits for an rspamd verdict read after it
+    /// (rspamd's own log followed beside the mail log), e.g. 30s, 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub join_window: i64,
     /// Extra reject classification rule REASON=REGEX, tried before the built-in table (repeatable).
     #[arg(long = "reject-rule", value_name = "REASON=REGEX", value_parser = parse_rule)]
     pub reject_rules: Vec<(String, String)>,
@@ -143,6 +147,7 @@ impl PipelineArgs {
                 greylist_window: self.greylist_window,
                 session_capacity: (capacity / 5).max(1_000),
                 triplet_capacity: capacity,
+                join_window: self.join_window,
                 ..CorrelatorConfig::default()
             },
             label_cap: self.label_cap as usize,

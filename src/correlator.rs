@@ -26,15 +26,22 @@
 //!   message already tracked (its smtpd `client=` is logged before the filter answers) and no
 //!   message-id says otherwise, hands the message on: NEWID inherits the first-seen time and
 //!   inbound TLS, and only NEWID's deliveries count.
-//! - rspamd verdicts are joined by queue ID, also when they arrive before the Postfix lines.
+//! - rspamd verdicts are joined by queue ID, also when they arrive before the Postfix lines, and
+//!   when they arrive after its final outcome but within `join_window` of log time: an outcome
+//!   of a message that still lacks its verdict is held back (not reported) until a verdict
+//!   joins it or a line `join_window` later in log time comes (or [`Correlator::release_held`]
+//!   at the end of input), so that the order in which two logs are read does not change the
+//!   numbers.
 //! - SPF, DKIM and DMARC results join their message by the queue ID they name (opendkim's and
 //!   opendmarc's job ID, rspamd's `qid`, policyd-spf's with `QueueID = Yes`), in any instance
 //!   that tracks it ([`MessageAuth`]). The milters log at end of message, after smtpd's
 //!   `client=`, so their message is tracked; a result for a queue ID not tracked is not kept.
-//!   rspamd's come with its verdict, also when early. A result that arrives after a
-//!   recipient's final outcome does not change that outcome: it counted `unknown`.
+//!   rspamd's come with its verdict, also when early or late (within the join window). A result
+//!   that arrives after a recipient's outcome has been reported does not change that outcome:
+//!   it counted `unknown`.
 //! - postgrey triplets greylisted and never passed within the window are abandoned.
 
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
 
@@ -63,6 +70,9 @@ pub struct CorrelatorConfig {
     /// `--greylist-window`: a triplet not passed within this is abandoned.
     pub greylist_window: Micros,
     pub triplet_capacity: usize,
+    /// `--join-window`: how long (log time) a final outcome waits for its message's late
+    /// annotations (an rspamd verdict read after the delivery). 0: it does not wait.
+    pub join_window: Micros,
 }
 
 impl Default for CorrelatorConfig {
@@ -75,6 +85,7 @@ impl Default for CorrelatorConfig {
             session_ttl: 3_600 * MICROS,
             greylist_window: 86_400 * MICROS,
             triplet_capacity: 100_000,
+            join_window: 30 * MICROS,
         }
     }
 }
@@ -217,10 +228,13 @@ impl MessageAuth {
     }
 }
 
-/// What the correlator concluded from a line (an outcome is about that line's instance).
+/// What the correlator concluded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Outcome {
+        /// The instance of the message (a held outcome is reported on a later line, which may
+        /// be another instance's).
+        instance: InstanceKey,
         outcome: Outcome,
         inbound_tls: InboundTls,
         end_to_end: Option<f64>,
@@ -341,6 +355,35 @@ impl Deferred {
     }
 }
 
+/// What a message learns from lines that may come after its final outcome (rspamd's own log
+/// is read beside the mail log, in whatever order the two are read).
+#[derive(Debug, Clone, Copy, Default)]
+struct Annotations {
+    rspamd: Option<RspamdAction>,
+    /// Results joined after the outcome was held (rspamd's come with its verdict).
+    auth: MessageAuth,
+}
+
+/// A final outcome held back for its message's late annotations (see [`Annotations`]).
+#[derive(Debug)]
+struct Held {
+    /// When (log time) it is reported whatever has come by then.
+    due: Micros,
+    key: QueueKey,
+    outcome: Outcome,
+    tls: InboundTls,
+    end_to_end: Option<Micros>,
+    /// The results its message had when the outcome was held.
+    auth: MessageAuth,
+}
+
+/// The held outcomes of one message: how many, and the annotations that came meanwhile.
+#[derive(Debug, Default)]
+struct Pending {
+    held: u32,
+    annotations: Annotations,
+}
+
 #[derive(Debug)]
 struct SessionState {
     last_seen: Micros,
@@ -360,6 +403,10 @@ pub struct Correlator {
     early_rspamd: LruCache<QueueKey, EarlyVerdict>,
     /// Greylisted triplets waiting for their pass.
     triplets: Triplets,
+    /// Final outcomes waiting for late annotations, in the order they are due (at most
+    /// `capacity`), and the annotations of their messages.
+    held: VecDeque<Held>,
+    pending: HashMap<QueueKey, Pending, HashSeed>,
     /// Postfix instances seen (a handful), to join rspamd lines that name no instance.
     instances: Vec<InstanceKey>,
     now: Micros,
@@ -396,6 +443,8 @@ impl Correlator {
             sessions: bounded(config.session_capacity),
             early_rspamd: bounded(config.capacity / 10),
             triplets: Triplets::new(config.greylist_window, config.triplet_capacity),
+            held: VecDeque::new(),
+            pending: HashMap::default(),
             instances: Vec::new(),
             config,
             now: i64::MIN,
@@ -421,6 +470,19 @@ impl Correlator {
     /// rspamd verdicts waiting for their queue ID's first Postfix line.
     pub fn early_verdicts(&self) -> usize {
         self.early_rspamd.len()
+    }
+
+    /// Final outcomes held back for late annotations.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Reports every held outcome now, with what joined it so far (at the end of input, or
+    /// when the log has been quiet for longer than the join window).
+    pub fn release_held(&mut self, out: &mut Vec<Observation>) {
+        while let Some(h) = self.held.pop_front() {
+            self.release(h, out);
+        }
     }
 
     /// The configuration it was built with (capacities, TTLs).
@@ -524,13 +586,16 @@ impl Correlator {
                 m.deferred.clear();
                 let (tls, first, rspamd, auth) = (m.tls, m.first_seen, m.rspamd, m.auth);
                 for _ in 0..n {
-                    out.push(outcome(
+                    self.conclude(
+                        key,
+                        ts,
                         Outcome::Expired,
                         tls,
                         Some(ts - first),
                         rspamd,
                         auth,
-                    ));
+                        out,
+                    );
                 }
             }
             Event::Delivery(d) => self.delivery(ts, instance, d, out),
@@ -558,28 +623,36 @@ impl Correlator {
                     }
                     return;
                 };
-                let (tls, e2e, rspamd, auth) = match r.queue_id {
+                match r.queue_id {
                     Some(q) => {
                         let key = QueueKey::new(instance, q);
                         let m = self.incoming_message(key, ts, out);
-                        let found = (m.tls, Some(ts - m.first_seen), m.rspamd, m.auth);
+                        let (tls, e2e, rspamd, auth) =
+                            (m.tls, Some(ts - m.first_seen), m.rspamd, m.auth);
                         // Refused as a whole (not one recipient of several): the message is gone.
                         if !matches!(r.stage, "CONNECT" | "HELO" | "EHLO" | "MAIL" | "RCPT") {
                             self.forget(&key);
                         }
-                        found
+                        self.conclude(key, ts, final_outcome, tls, e2e, rspamd, auth, out);
                     }
                     None => {
+                        // No message: nothing can join it later.
                         let tls = match session {
                             Session::Plaintext => InboundTls::Plaintext,
                             _ => pid
                                 .and_then(|pid| self.sessions.peek(&(instance, pid)))
                                 .map_or(InboundTls::Unknown, |s| s.tls),
                         };
-                        (tls, None, None, MessageAuth::default())
+                        out.push(outcome(
+                            instance,
+                            final_outcome,
+                            tls,
+                            None,
+                            None,
+                            MessageAuth::default(),
+                        ));
                     }
-                };
-                out.push(outcome(final_outcome, tls, e2e, rspamd, auth));
+                }
             }
             Event::Rspamd(t) => {
                 if let Some(q) = t.queue_id {
@@ -702,12 +775,76 @@ impl Correlator {
         }
         let m = self.message(key, ts, out);
         m.deferred.retain(|r| *r != recipient);
+        let (tls, e2e, rspamd, auth) = (m.tls, Some(ts - m.first_seen), m.rspamd, m.auth);
+        self.conclude(key, ts, final_outcome, tls, e2e, rspamd, auth, out);
+    }
+
+    /// A final outcome of the message `key`: reported now when its message has its rspamd
+    /// verdict (or nothing is to wait), else held until the verdict joins it or the join
+    /// window has passed.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &mut self,
+        key: QueueKey,
+        ts: Micros,
+        outcome_: Outcome,
+        tls: InboundTls,
+        end_to_end: Option<Micros>,
+        rspamd: Option<RspamdAction>,
+        auth: MessageAuth,
+        out: &mut Vec<Observation>,
+    ) {
+        if rspamd.is_some() || self.config.join_window <= 0 {
+            out.push(outcome(
+                key.instance,
+                outcome_,
+                tls,
+                end_to_end,
+                rspamd,
+                auth,
+            ));
+            return;
+        }
+        if self.held.len() >= self.config.capacity.max(1)
+            && let Some(oldest) = self.held.pop_front()
+        {
+            // Full: the oldest is reported early rather than any state dropped.
+            self.release(oldest, out);
+        }
+        self.held.push_back(Held {
+            due: self.now.max(ts).saturating_add(self.config.join_window),
+            key,
+            outcome: outcome_,
+            tls,
+            end_to_end,
+            auth,
+        });
+        self.pending.entry(key).or_default().held += 1;
+    }
+
+    /// Reports a held outcome with the annotations its message has by now.
+    fn release(&mut self, h: Held, out: &mut Vec<Observation>) {
+        let annotations = match self.pending.get_mut(&h.key) {
+            Some(p) if p.held > 1 => {
+                p.held -= 1;
+                p.annotations
+            }
+            Some(_) => self
+                .pending
+                .remove(&h.key)
+                .map(|p| p.annotations)
+                .unwrap_or_default(),
+            None => Annotations::default(),
+        };
+        let mut auth = h.auth;
+        auth.merge(annotations.auth);
         out.push(outcome(
-            final_outcome,
-            m.tls,
-            Some(ts - m.first_seen),
-            m.rspamd,
-            m.auth,
+            h.key.instance,
+            h.outcome,
+            h.tls,
+            h.end_to_end,
+            annotations.rspamd,
+            auth,
         ));
     }
 
@@ -780,17 +917,15 @@ impl Correlator {
     }
 
     /// rspamd lines carry no Postfix instance: the verdict joins the message of any instance
-    /// that has the queue ID, else waits for it under the default instance.
+    /// that has the queue ID (tracked, or with outcomes held for it), else waits for it under
+    /// the default instance.
     fn rspamd_verdict(
         &mut self,
         queue_id: &str,
         verdict: EarlyVerdict,
         out: &mut Vec<Observation>,
     ) {
-        if self.update_in_any_instance(queue_id, |m| {
-            m.rspamd = Some(verdict.0);
-            m.auth.merge(verdict.1);
-        }) {
+        if self.annotate(queue_id, Some(verdict.0), verdict.1) {
             return;
         }
         let key = QueueKey::new(InstanceKey::NONE, queue_id);
@@ -804,19 +939,33 @@ impl Correlator {
     /// A result of policyd-spf, opendkim or opendmarc (lines without a Postfix instance, or
     /// `postfix/policyd-spf`'s): joins the message of any instance that has the queue ID.
     fn join_auth(&mut self, queue_id: &str, auth: MessageAuth) {
-        self.update_in_any_instance(queue_id, |m| m.auth.merge(auth));
+        self.annotate(queue_id, None, auth);
     }
 
-    /// Applies `update` to the message of `queue_id` in the first instance that tracks it;
-    /// `false` when none does.
-    fn update_in_any_instance(
+    /// Gives an rspamd verdict and/or authentication results to the message of `queue_id` in
+    /// the first instance that tracks it or holds outcomes for it (both, when its outcome is
+    /// held while it is still tracked); `false` when none does.
+    fn annotate(
         &mut self,
         queue_id: &str,
-        update: impl FnOnce(&mut Message),
+        rspamd: Option<RspamdAction>,
+        auth: MessageAuth,
     ) -> bool {
         for i in 0..self.instances.len() {
-            if let Some(m) = self.tracked_mut(&QueueKey::new(self.instances[i], queue_id)) {
-                update(m);
+            let key = QueueKey::new(self.instances[i], queue_id);
+            let mut joined = false;
+            if let Some(p) = self.pending.get_mut(&key) {
+                // The latest verdict stands, as for a tracked message.
+                p.annotations.rspamd = rspamd.or(p.annotations.rspamd);
+                p.annotations.auth.merge(auth);
+                joined = true;
+            }
+            if let Some(m) = self.tracked_mut(&key) {
+                m.rspamd = rspamd.or(m.rspamd);
+                m.auth.merge(auth);
+                joined = true;
+            }
+            if joined {
                 return true;
             }
         }
@@ -854,9 +1003,15 @@ impl Correlator {
         out.push(Observation::Eviction(Eviction::Capacity));
     }
 
-    /// Drops what has been idle for longer than its TTL, oldest first.
+    /// Reports held outcomes that are due, and drops what has been idle for longer than its
+    /// TTL, oldest first.
     fn expire(&mut self, out: &mut Vec<Observation>) {
         let now = self.now;
+        while self.held.front().is_some_and(|h| h.due <= now) {
+            if let Some(h) = self.held.pop_front() {
+                self.release(h, out);
+            }
+        }
         while let Some((_, m)) = self.messages.peek_lru() {
             if now - m.last_seen <= self.config.message_ttl {
                 break;
@@ -902,6 +1057,7 @@ fn new_message(
 }
 
 fn outcome(
+    instance: InstanceKey,
     outcome: Outcome,
     inbound_tls: InboundTls,
     end_to_end_micros: Option<Micros>,
@@ -909,6 +1065,7 @@ fn outcome(
     auth: MessageAuth,
 ) -> Observation {
     Observation::Outcome {
+        instance,
         outcome,
         inbound_tls,
         end_to_end: end_to_end_micros.map(|m| m as f64 / 1e6),
@@ -1018,12 +1175,14 @@ mod tests {
         })
     }
 
-    /// Feeds (seconds, pid, event) and returns the outcomes as (outcome, tls, e2e seconds).
+    /// Feeds (seconds, pid, event) and returns what it concluded, held outcomes included (as
+    /// at the end of input).
     fn run(c: &mut Correlator, steps: &[(i64, u32, Event<'static>)]) -> Vec<Observation> {
         let mut out = Vec::new();
         for (t, pid, e) in steps {
             c.handle(t * S, p(), Session::Pid(*pid), e, &mut out);
         }
+        c.release_held(&mut out);
         out
     }
 
@@ -1391,6 +1550,7 @@ mod tests {
         assert_eq!(
             obs,
             vec![outcome(
+                p(),
                 Outcome::Delivered,
                 InboundTls::Unknown,
                 Some(7200 * S),
@@ -1422,6 +1582,7 @@ mod tests {
         assert_eq!(
             obs,
             vec![outcome(
+                p(),
                 Outcome::Delivered,
                 InboundTls::Unknown,
                 Some(4 * S),
@@ -1477,6 +1638,27 @@ mod tests {
         obs.iter()
             .filter_map(|o| match o {
                 Observation::Outcome { auth, .. } => Some(*auth),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn verdict(q: &'static str, action: RspamdAction) -> Event<'static> {
+        Event::Rspamd(RspamdTask {
+            queue_id: Some(q),
+            message_id: None,
+            action,
+            action_text: "",
+            score: 0.0,
+            required_score: None,
+            scan_seconds: None,
+        })
+    }
+
+    fn rspamd_of(obs: &[Observation]) -> Vec<Option<RspamdAction>> {
+        obs.iter()
+            .filter_map(|o| match o {
+                Observation::Outcome { rspamd, .. } => Some(*rspamd),
                 _ => None,
             })
             .collect()
@@ -1617,5 +1799,89 @@ mod tests {
                 dmarc: None,
             }]
         );
+    }
+
+    /// rspamd's own log read after the mail log: a verdict that comes after its message's
+    /// delivery (and removal) joins it within the window; the outcome is held until then, and
+    /// reported without a verdict once a line a window later comes.
+    #[test]
+    fn a_late_verdict_joins_a_held_outcome_within_the_window() {
+        let mut c = Correlator::new(CorrelatorConfig {
+            join_window: 30 * S,
+            ..CorrelatorConfig::default()
+        });
+        let mut out = Vec::new();
+        let rspamd = |c: &mut Correlator, t: i64, q, out: &mut Vec<Observation>| {
+            let e = verdict(q, RspamdAction::Reject);
+            c.handle(t * S, InstanceKey::NONE, Session::Unknown, &e, out);
+        };
+        for (t, e) in [
+            (0, client("AAAAAA1")),
+            (0, client("BBBBBB2")),
+            (1, delivery("AAAAAA1", "u@d", "sent", None)),
+            (
+                1,
+                Event::Removed {
+                    queue_id: "AAAAAA1",
+                },
+            ),
+            (2, delivery("BBBBBB2", "u@d", "sent", None)),
+        ] {
+            c.handle(t * S, p(), Session::Pid(9), &e, &mut out);
+        }
+        assert!(out.is_empty(), "held: {out:?}");
+        assert_eq!(c.held(), 2);
+        // The verdict of AAAAAA1, read late, but within the window.
+        rspamd(&mut c, 1, "AAAAAA1", &mut out);
+        c.handle(
+            31 * S,
+            p(),
+            Session::Pid(9),
+            &Event::Other("tick"),
+            &mut out,
+        );
+        assert_eq!(rspamd_of(&out), vec![Some(RspamdAction::Reject)]);
+        assert!(matches!(out[0], Observation::Outcome { instance, .. } if instance == p()));
+        // BBBBBB2's window has passed at 32 s: reported without a verdict; one that comes
+        // after that is too late for it.
+        c.handle(
+            32 * S,
+            p(),
+            Session::Pid(9),
+            &Event::Other("tick"),
+            &mut out,
+        );
+        rspamd(&mut c, 32, "BBBBBB2", &mut out);
+        assert_eq!(
+            rspamd_of(&out),
+            vec![Some(RspamdAction::Reject), None],
+            "{out:?}"
+        );
+        assert_eq!(c.held(), 0);
+    }
+
+    /// A message that has its verdict is reported at once, and so is everything with no window.
+    #[test]
+    fn outcomes_with_their_verdict_or_without_a_window_are_not_held() {
+        for (window, early_verdict, held) in [(30 * S, true, 0), (30 * S, false, 1), (0, false, 0)]
+        {
+            let mut c = Correlator::new(CorrelatorConfig {
+                join_window: window,
+                ..CorrelatorConfig::default()
+            });
+            let mut out = Vec::new();
+            if early_verdict {
+                let e = verdict("AAAAAA1", RspamdAction::NoAction);
+                c.handle(0, InstanceKey::NONE, Session::Unknown, &e, &mut out);
+            }
+            for e in [client("AAAAAA1"), delivery("AAAAAA1", "u@d", "sent", None)] {
+                c.handle(S, p(), Session::Pid(9), &e, &mut out);
+            }
+            assert_eq!(
+                (c.held(), out.len()),
+                (held, 1 - held),
+                "{window} {early_verdict}"
+            );
+        }
     }
 }

@@ -207,7 +207,7 @@ fn rspamd_file<'a>(line: &'a str, clock: &mut Clock) -> Option<LogLine<'a>> {
     let pid = digits(&rest.as_bytes()[..open])?;
     let close = rest.find(") ")?;
     let message = &rest[close + 2..];
-    let offset = clock.offset_for(days, secs / 3600, (y, mo, d));
+    let offset = clock.offset_for(days, secs / 3600, secs % 3600, (y, mo, d));
     Some(LogLine {
         timestamp: (days * 86_400 + i64::from(secs) - i64::from(offset)) * 1_000_000
             + i64::from(micros),

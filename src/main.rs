@@ -85,7 +85,10 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ReplayFormat::Openmetrics => exposition::render(&registry, Format::OpenMetrics),
         ReplayFormat::Text | ReplayFormat::Json => {
             let text = exposition::render(&registry, Format::Prometheus);
-            let summary = report::summarize(&report::parse_exposition(&text));
+            let summary = report::summarize(
+                &report::parse_exposition(&text),
+                &pipeline.metrics().extremes(),
+            );
             if args.format == ReplayFormat::Json {
                 serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n"
             } else {

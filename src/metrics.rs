@@ -25,11 +25,13 @@ mod rspamd;
 mod smtpd;
 mod tls;
 
+use std::collections::BTreeMap;
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 use crate::correlator::Observation;
-use crate::event::{AuthDaemon, BounceKind, Event};
+use crate::event::{AuthDaemon, BounceKind, Event, Level};
 use crate::source::metrics::SourceMetrics;
 
 pub use exporter::LineOutcome;
@@ -38,6 +40,37 @@ use family::{Capped, Instance, InstanceService};
 use postscreen::PostscreenAction;
 
 pub const DEFAULT_LABEL_CAP: usize = 64;
+
+/// The least and the greatest value observed (`min <= max`).
+pub type Range = (f64, f64);
+
+/// The exact extremes of the histograms the report summarises, which the exposition does not
+/// carry (it has buckets, a sum and a count), keyed as the report groups their series.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Extremes {
+    /// `postfix_delivery_delay_seconds{status="sent"}`, by service.
+    pub delivery_delay: BTreeMap<String, Range>,
+    /// `postfix_message_end_to_end_seconds`, by outcome.
+    pub end_to_end: BTreeMap<String, Range>,
+    /// `postgrey_pass_delay_seconds`.
+    pub greylist_pass_delay: Option<Range>,
+}
+
+/// Widens `range` to take in `other`.
+pub fn widen(range: &mut Option<Range>, other: Range) {
+    *range = Some(match *range {
+        Some((lo, hi)) => (lo.min(other.0), hi.max(other.1)),
+        None => other,
+    });
+}
+
+fn widen_entry(map: &mut BTreeMap<String, Range>, key: &str, other: Range) {
+    let mut range = map.get(key).copied();
+    widen(&mut range, other);
+    if let Some(range) = range {
+        map.insert(key.to_string(), range);
+    }
+}
 
 /// The instance and service labels of a line's program (`postfix` and `smtpd` for
 /// `postfix/smtpd`; an empty instance for programs outside Postfix).
@@ -175,10 +208,11 @@ impl Metrics {
             }
             Event::Auth(v) => self.auth.verdict(v),
             Event::DkimSigned { domain, .. } => self.auth.signed(AuthDaemon::Opendkim, domain),
-            Event::Diagnostic(level) => self.diagnostics.diagnostic(o, *level),
             // No metric of their own: they matter to the correlator (sessions, message-ids,
-            // removals) or not at all.
-            Event::Disconnect { .. }
+            // removals) or not at all; a diagnostic's level is counted for every line at a
+            // level ([`Metrics::diagnostic`]), whatever its event.
+            Event::Diagnostic(_)
+            | Event::Disconnect { .. }
             | Event::HostnameUnresolved { .. }
             | Event::MessageId { .. }
             | Event::Removed { .. }
@@ -188,10 +222,11 @@ impl Metrics {
         }
     }
 
-    /// What the correlator concluded from a line of `o`'s instance.
+    /// What the correlator concluded; an outcome is about `o`'s instance.
     pub fn record_observation(&mut self, o: Origin, obs: &Observation) {
         match *obs {
             Observation::Outcome {
+                instance: _,
                 outcome,
                 inbound_tls,
                 end_to_end,
@@ -203,6 +238,11 @@ impl Metrics {
             Observation::AbandonedTriplet => self.postgrey.abandoned(),
             Observation::Eviction(reason) => self.exporter.eviction(reason),
         }
+    }
+
+    /// A line written at a level (`warning: ...`), whatever else it is.
+    pub fn diagnostic(&mut self, o: Origin, level: Level) {
+        self.diagnostics.diagnostic(o, level);
     }
 
     pub fn count_line(&mut self, program: &'static str, result: LineOutcome) {
@@ -219,8 +259,22 @@ impl Metrics {
         self.exporter.log_timestamp(micros);
     }
 
-    pub fn set_tracked(&self, n: usize) {
-        self.exporter.set_tracked(n);
+    /// The correlator's state: messages tracked, outcomes held.
+    pub fn set_tracked(&self, tracked: usize, held: usize) {
+        self.exporter.set_tracked(tracked);
+        self.exporter.set_held(held);
+    }
+
+    /// The exact extremes behind the report's percentiles.
+    pub fn extremes(&self) -> Extremes {
+        let mut e = Extremes::default();
+        self.deliveries.sent_delay_extremes(|service, range| {
+            widen_entry(&mut e.delivery_delay, service, range)
+        });
+        self.outcomes
+            .end_to_end_extremes(|outcome, range| widen_entry(&mut e.end_to_end, outcome, range));
+        e.greylist_pass_delay = self.postgrey.pass_delay_extremes();
+        e
     }
 
     /// The metrics of the log sources (`serve` reports rotations, errors, long lines).

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 
-use crate::correlator::{Correlator, CorrelatorConfig, Observation, Session};
+use crate::correlator::{Correlator, CorrelatorConfig, InstanceKey, Observation, Session};
 use crate::envelope::{self, Clock, Micros, YearState};
-use crate::event::Event;
-use crate::metrics::{DEFAULT_LABEL_CAP, LineOutcome, Metrics};
+use crate::event::{Event, Level};
+use crate::metrics::{DEFAULT_LABEL_CAP, LineOutcome, Metrics, Origin};
 use crate::parsers::{self, Daemon};
 use crate::reject_reason::Classifier;
 use programs::{KnownPrograms, StagerPrograms};
@@ -87,6 +87,8 @@ pub struct StagedLine<'a> {
     slot: Option<u16>,
     /// What the message says (`None`: not understood).
     event: Option<Event<'a>>,
+    /// The level the message says it is written at (`warning: ...`), whatever else it is.
+    level: Option<Level>,
     /// Whether pflog follows the program (else its lines are ignored).
     followed: bool,
 }
@@ -116,9 +118,18 @@ impl Stager {
             daemon,
             slot,
             event: None,
+            level: None,
             followed: false,
         });
         staged.followed = parsers::parse_into(daemon, line.message, &mut staged.event);
+        if staged.followed {
+            // The message's own word, else what the parser read as a diagnostic (opendkim's
+            // and opendmarc's errors carry no `error:` word; their level is in the text).
+            staged.level = parsers::misc::level(line.message).or(match &staged.event {
+                Some(Event::Diagnostic(level)) => Some(*level),
+                _ => None,
+            });
+        }
         if let Some(Event::Reject(r)) = &mut staged.event {
             r.reason = self.classifier.reason(r);
         }
@@ -136,6 +147,41 @@ pub struct Pipeline {
     metrics: Metrics,
     observations: Vec<Observation>,
     programs: KnownPrograms,
+    instances: InstanceLabels,
+}
+
+/// The `postfix_instance` label of each Postfix instance the correlator tells apart, for the
+/// outcomes it reports on a later line than the one that concluded them (held outcomes).
+#[derive(Default)]
+struct InstanceLabels {
+    known: Vec<(InstanceKey, &'static str)>,
+}
+
+/// Instances remembered; past them, an instance's held outcomes are labelled `other` (as past
+/// `--label-cap`).
+const MAX_INSTANCES: usize = 64;
+
+impl InstanceLabels {
+    /// Remembers the label of `key` (called with every line's: a handful of instances at most,
+    /// nearly always one).
+    fn note(&mut self, key: InstanceKey, label: &'static str) {
+        if key != InstanceKey::NONE
+            && !self.known.iter().any(|(k, _)| *k == key)
+            && self.known.len() < MAX_INSTANCES
+        {
+            self.known.push((key, label));
+        }
+    }
+
+    fn label(&self, key: InstanceKey) -> &'static str {
+        if key == InstanceKey::NONE {
+            return "";
+        }
+        self.known
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or("other", |(_, label)| label)
+    }
 }
 
 impl Pipeline {
@@ -151,6 +197,7 @@ impl Pipeline {
             metrics: Metrics::new(registry, config.label_cap),
             observations: Vec::with_capacity(8),
             programs: KnownPrograms::default(),
+            instances: InstanceLabels::default(),
         })
     }
 
@@ -213,6 +260,11 @@ impl Pipeline {
         };
         metrics.log_timestamp(line.timestamp);
         let program = self.programs.resolve(line.program, line.slot);
+        // Counted apart from the event: a warning is a warning whatever a parser made of it.
+        if let Some(level) = line.level {
+            let origin = program.origin(metrics, line.program);
+            metrics.diagnostic(origin, level);
+        }
         let Some(event) = &line.event else {
             return if line.followed {
                 program.count(metrics, LineOutcome::Unsupported);
@@ -224,6 +276,7 @@ impl Pipeline {
         };
         program.count(metrics, LineOutcome::Parsed);
         let origin = program.origin(metrics, line.program);
+        self.instances.note(program.instance, origin.instance);
         metrics.record_event(origin, event);
         let session = match (line.daemon, line.pid) {
             (Daemon::Postscreen, _) => Session::Plaintext,
@@ -238,10 +291,38 @@ impl Pipeline {
             &mut self.observations,
         );
         for obs in self.observations.drain(..) {
+            let origin = match obs {
+                // Held, then reported on another instance's line.
+                Observation::Outcome { instance, .. } if instance != program.instance => Origin {
+                    instance: self.instances.label(instance),
+                    ..origin
+                },
+                _ => origin,
+            };
             metrics.record_observation(origin, &obs);
         }
-        metrics.set_tracked(self.correlator.tracked());
+        metrics.set_tracked(self.correlator.tracked(), self.correlator.held());
         LineResult::Parsed(program.label)
+    }
+
+    /// Reports the outcomes the correlator holds back for late annotations (an rspamd verdict
+    /// read after the delivery): at the end of input, or when the log has been quiet for
+    /// longer than the join window.
+    pub fn release_held(&mut self) {
+        self.correlator.release_held(&mut self.observations);
+        for obs in self.observations.drain(..) {
+            let instance = match obs {
+                Observation::Outcome { instance, .. } => self.instances.label(instance),
+                _ => "",
+            };
+            let origin = Origin {
+                instance,
+                service: "",
+            };
+            self.metrics.record_observation(origin, &obs);
+        }
+        self.metrics
+            .set_tracked(self.correlator.tracked(), self.correlator.held());
     }
 }
 
@@ -262,6 +343,8 @@ mod tests {
         for line in lines {
             p.process_line(line.as_bytes());
         }
+        // The end of input, as in replay.
+        p.release_held();
         render(&registry, Format::Prometheus)
     }
 

@@ -539,6 +539,8 @@ pub fn replay(
     }
     side.feed_until(Micros::MAX, pipeline, sampler, &mut count);
     incomplete.append(&mut side.incomplete);
+    // The end of input: no verdict can come any more.
+    pipeline.release_held();
     Ok(Replayed {
         lines: count,
         incomplete,

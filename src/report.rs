@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::metrics::{Extremes, Range};
+
 /// One sample of a Prometheus text exposition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -150,24 +152,37 @@ pub struct Correlation {
     pub evictions_expired: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+/// A histogram's observations as the report tells them: the count, minimum, mean and maximum
+/// are exact; the percentiles are estimated from the buckets (as Prometheus'
+/// `histogram_quantile` does) but never outside the observed minimum and maximum, and exact
+/// when those are equal.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
 pub struct Percentiles {
     pub count: u64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub max: Option<f64>,
     pub p50: Option<f64>,
     pub p90: Option<f64>,
     pub p99: Option<f64>,
+    /// Whether p50, p90 and p99 are estimates (else they are observed values).
+    pub percentiles_estimated: bool,
 }
 
 fn add(map: &mut BTreeMap<String, u64>, key: &str, v: f64) {
     *map.entry(key.to_string()).or_insert(0) += v as u64;
 }
 
-/// Builds the summary from exposition samples.
-pub fn summarize(samples: &[Sample]) -> Summary {
+/// Builds the summary from exposition samples, and the exact extremes of the histograms it
+/// summarises (`Metrics::extremes`; the exposition has only their buckets, sum and count).
+pub fn summarize(samples: &[Sample], extremes: &Extremes) -> Summary {
     let mut s = Summary::default();
     let mut delay_buckets: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut e2e_buckets: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut pass_buckets: Vec<(f64, f64)> = Vec::new();
+    let mut delay_sums: BTreeMap<String, f64> = BTreeMap::new();
+    let mut e2e_sums: BTreeMap<String, f64> = BTreeMap::new();
+    let mut pass_sum = 0.0;
     for x in samples {
         let v = x.value;
         let n = v as u64;
@@ -236,6 +251,7 @@ pub fn summarize(samples: &[Sample]) -> Summary {
             },
             "postgrey_abandoned_triplets_total" => s.greylisting.abandoned_triplets += n,
             "postgrey_pass_delay_seconds_bucket" => pass_buckets.push((le(x), v)),
+            "postgrey_pass_delay_seconds_sum" => pass_sum += v,
             "policyd_weight_decisions_total" => add(&mut s.policyd_weight, x.label("action"), v),
             "rspamd_actions_total" => add(&mut s.rspamd, x.label("action"), v),
             "postfix_delivery_delay_seconds_bucket" if x.label("status") == "sent" => {
@@ -243,6 +259,14 @@ pub fn summarize(samples: &[Sample]) -> Summary {
                     .entry(x.label("service").to_string())
                     .or_default()
                     .push((le(x), v));
+            }
+            "postfix_delivery_delay_seconds_sum" if x.label("status") == "sent" => {
+                *delay_sums
+                    .entry(x.label("service").to_string())
+                    .or_default() += v;
+            }
+            "postfix_message_end_to_end_seconds_sum" => {
+                *e2e_sums.entry(x.label("outcome").to_string()).or_default() += v;
             }
             "postfix_message_end_to_end_seconds_bucket" => {
                 e2e_buckets
@@ -259,13 +283,27 @@ pub fn summarize(samples: &[Sample]) -> Summary {
         }
     }
     for (k, b) in delay_buckets {
-        s.delivery_delay_seconds.insert(k, percentiles(b));
+        let p = percentiles(
+            b,
+            delay_sums.get(&k).copied().unwrap_or(0.0),
+            extremes.delivery_delay.get(&k).copied(),
+        );
+        s.delivery_delay_seconds.insert(k, p);
     }
     for (k, b) in e2e_buckets {
-        s.end_to_end_seconds.insert(k, percentiles(b));
+        let p = percentiles(
+            b,
+            e2e_sums.get(&k).copied().unwrap_or(0.0),
+            extremes.end_to_end.get(&k).copied(),
+        );
+        s.end_to_end_seconds.insert(k, p);
     }
     if !pass_buckets.is_empty() {
-        s.greylisting.pass_delay_seconds = Some(percentiles(pass_buckets));
+        s.greylisting.pass_delay_seconds = Some(percentiles(
+            pass_buckets,
+            pass_sum,
+            extremes.greylist_pass_delay,
+        ));
     }
     s
 }
@@ -277,9 +315,12 @@ fn le(x: &Sample) -> f64 {
     }
 }
 
-/// Cumulative buckets (possibly from several series with the same bounds) -> percentiles,
-/// interpolated within a bucket as Prometheus' `histogram_quantile` does.
-fn percentiles(buckets: Vec<(f64, f64)>) -> Percentiles {
+/// Cumulative buckets (possibly from several series with the same bounds), their sum and the
+/// observed range -> the summary of the observations. Percentiles are interpolated within a
+/// bucket as Prometheus' `histogram_quantile` does, but between the bucket's bounds narrowed to
+/// the observed range: so never below the least value nor above the greatest, and exact when
+/// every value was the same.
+fn percentiles(buckets: Vec<(f64, f64)>, sum: f64, range: Option<Range>) -> Percentiles {
     let mut merged: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
     for (bound, count) in buckets {
         let e = merged.entry(bound.to_bits()).or_insert((bound, 0.0));
@@ -288,25 +329,29 @@ fn percentiles(buckets: Vec<(f64, f64)>) -> Percentiles {
     let mut b: Vec<(f64, f64)> = merged.into_values().collect();
     b.sort_by(|x, y| x.0.total_cmp(&y.0));
     let total = b.last().map_or(0.0, |x| x.1);
+    let range = range.filter(|_| total > 0.0);
     let q = |q: f64| -> Option<f64> {
         if total <= 0.0 {
             return None;
         }
         let rank = q * total;
-        let mut prev_bound = 0.0;
+        let mut prev_bound: f64 = 0.0;
         let mut prev_count = 0.0;
         for &(bound, count) in &b {
             if count >= rank {
-                if bound.is_infinite() {
-                    return Some(prev_bound);
-                }
+                let (lo, hi) = match range {
+                    Some((min, max)) => (prev_bound.max(min).min(max), bound.min(max).max(min)),
+                    // Above the last bound, and nothing known of the values there.
+                    None if bound.is_infinite() => return Some(prev_bound),
+                    None => (prev_bound, bound),
+                };
                 let in_bucket = count - prev_count;
                 let frac = if in_bucket > 0.0 {
                     (rank - prev_count) / in_bucket
                 } else {
                     1.0
                 };
-                return Some(prev_bound + (bound - prev_bound) * frac);
+                return Some(lo + (hi - lo) * frac);
             }
             prev_bound = bound;
             prev_count = count;
@@ -315,9 +360,13 @@ fn percentiles(buckets: Vec<(f64, f64)>) -> Percentiles {
     };
     Percentiles {
         count: total as u64,
+        min: range.map(|r| r.0),
+        mean: (total > 0.0).then(|| sum / total),
+        max: range.map(|r| r.1),
         p50: q(0.5),
         p90: q(0.9),
         p99: q(0.99),
+        percentiles_estimated: total > 0.0 && range.is_none_or(|(min, max)| min < max),
     }
 }
 
@@ -343,6 +392,14 @@ fn secs(v: Option<f64>) -> String {
     }
 }
 
+/// A percentile, marked `~` when it is an estimate.
+fn percentile(p: &Percentiles, v: Option<f64>) -> String {
+    match v {
+        Some(_) if p.percentiles_estimated => format!("~{}", secs(v)),
+        _ => secs(v),
+    }
+}
+
 fn percentile_table(out: &mut String, title: &str, map: &BTreeMap<String, Percentiles>) {
     if map.is_empty() {
         return;
@@ -350,17 +407,26 @@ fn percentile_table(out: &mut String, title: &str, map: &BTreeMap<String, Percen
     let _ = writeln!(out, "\n{title}");
     let _ = writeln!(
         out,
-        "  {:<20} {:>8} {:>9} {:>9} {:>9}",
-        "", "count", "p50", "p90", "p99"
+        "  {:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "count", "min", "mean", "p50", "p90", "p99", "max"
     );
     for (k, p) in map {
         let _ = writeln!(
             out,
-            "  {k:<20} {:>8} {:>9} {:>9} {:>9}",
+            "  {k:<20} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.count,
-            secs(p.p50),
-            secs(p.p90),
-            secs(p.p99)
+            secs(p.min),
+            secs(p.mean),
+            percentile(p, p.p50),
+            percentile(p, p.p90),
+            percentile(p, p.p99),
+            secs(p.max),
+        );
+    }
+    if map.values().any(|p| p.percentiles_estimated) {
+        let _ = writeln!(
+            out,
+            "  (~: estimated from the histogram's buckets, within the observed min and max)"
         );
     }
 }
@@ -419,10 +485,17 @@ pub fn render_text(s: &Summary) -> String {
         if let Some(p) = g.pass_delay_seconds.filter(|p| p.count > 0) {
             let _ = writeln!(
                 out,
-                "  time to pass: p50 {} p90 {} p99 {}",
-                secs(p.p50),
-                secs(p.p90),
-                secs(p.p99)
+                "  time to pass: min {} p50 {} p90 {} p99 {} max {}{}",
+                secs(p.min),
+                percentile(&p, p.p50),
+                percentile(&p, p.p90),
+                percentile(&p, p.p99),
+                secs(p.max),
+                if p.percentiles_estimated {
+                    " (~: estimated)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -473,10 +546,81 @@ mod tests {
 
     #[test]
     fn percentiles_interpolate_like_prometheus() {
-        // 10 observations in (0,1], 10 in (1,2].
-        let p = percentiles(vec![(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)]);
+        // 10 observations in (0,1], 10 in (1,2], spread over the whole of both.
+        let p = percentiles(
+            vec![(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 20.0)],
+            30.0,
+            Some((0.0, 2.0)),
+        );
         assert_eq!(p.count, 20);
         assert_eq!(p.p50, Some(1.0));
         assert!((p.p90.unwrap() - 1.8).abs() < 1e-9);
+        assert_eq!((p.min, p.mean, p.max), (Some(0.0), Some(1.5), Some(2.0)));
+        assert!(p.percentiles_estimated);
+    }
+
+    /// The cases: one 6 s value gave "p50 7.5s p99 9.9s" (interpolated in (5, 10]);
+    /// delays of at most 120 ms gave a p99 of 238 ms (in (0.1, 0.25]).
+    #[test]
+    fn percentiles_stay_within_what_was_observed() {
+        let latency = |values: &[f64]| {
+            let bounds = [
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                1.0,
+                2.5,
+                5.0,
+                10.0,
+                30.0,
+                f64::INFINITY,
+            ];
+            let buckets = bounds
+                .iter()
+                .map(|&b| (b, values.iter().filter(|&&v| v <= b).count() as f64))
+                .collect();
+            let range = values.iter().fold(None, |mut r, &v| {
+                crate::metrics::widen(&mut r, (v, v));
+                r
+            });
+            percentiles(buckets, values.iter().sum(), range)
+        };
+        let one = latency(&[6.0]);
+        assert_eq!(
+            (one.min, one.mean, one.p50, one.p90, one.p99, one.max),
+            (
+                Some(6.0),
+                Some(6.0),
+                Some(6.0),
+                Some(6.0),
+                Some(6.0),
+                Some(6.0)
+            )
+        );
+        assert!(!one.percentiles_estimated, "a single value is exact");
+        let fast = latency(&[0.02, 0.03, 0.05, 0.08, 0.12]);
+        assert_eq!(fast.max, Some(0.12));
+        for p in [fast.p50, fast.p90, fast.p99] {
+            let p = p.expect("a percentile");
+            assert!((0.02..=0.12).contains(&p), "{p} outside what was observed");
+        }
+        assert!(fast.percentiles_estimated);
+        // Above the last bound: between the values observed there, not the bound below them.
+        let slow = latency(&[40.0, 50.0]);
+        assert_eq!(slow.max, Some(50.0));
+        let p99 = slow.p99.expect("a percentile");
+        assert!((40.0..=50.0).contains(&p99), "{p99}");
+        let text = render_text(&Summary {
+            end_to_end_seconds: [("delivered".to_string(), one), ("bounced".into(), fast)]
+                .into_iter()
+                .collect(),
+            ..Summary::default()
+        });
+        assert!(
+            text.contains("6.0s      6.0s      6.0s      6.0s      6.0s      6.0s"),
+            "{text}"
+        );
+        assert!(text.contains("~") && text.contains("estimated"), "{text}");
     }
 }

@@ -206,6 +206,10 @@ fn ingest(
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), String> {
     let mut last_save = Instant::now();
+    let mut last_lines = Instant::now();
+    let join_window =
+        Duration::from_micros(pipeline.correlator().config().join_window.max(0) as u64);
+    let mut held = false;
     let mut dirty = false;
     loop {
         // Wake up at least once per interval, so that a position is saved even when no line
@@ -219,7 +223,17 @@ fn ingest(
         };
         match msg {
             None => {}
-            Some(msg) => ingest_one(&mut pipeline, msg, &mut sources, &mut state, &mut dirty),
+            Some(msg) => {
+                last_lines = Instant::now();
+                held = true;
+                ingest_one(&mut pipeline, msg, &mut sources, &mut state, &mut dirty)
+            }
+        }
+        // Outcomes held for late verdicts wait for log time to pass the join window; when no
+        // line has come for that long, none is coming soon: report them.
+        if held && last_lines.elapsed() >= join_window {
+            pipeline.release_held();
+            held = false;
         }
         if dirty && last_save.elapsed() >= STATE_SAVE_INTERVAL {
             if let Some(path) = state_file
@@ -231,6 +245,7 @@ fn ingest(
             dirty = false;
         }
     }
+    pipeline.release_held();
     match state_file {
         Some(path) => state.save(path),
         None => Ok(()),

@@ -20,6 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_pflog");
 const NOT_PER_LINE: &[&str] = &[
     "postfix_message_",
     "pflog_tracked_messages",
+    "pflog_held_outcomes",
     "pflog_correlation_evictions_total",
     "pflog_last_log_timestamp_seconds",
     "pflog_source_",

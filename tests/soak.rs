@@ -41,6 +41,7 @@ fn config() -> PipelineConfig {
             session_ttl: 3_600 * S,
             greylist_window: 86_400 * S,
             triplet_capacity: TRIPLETS,
+            join_window: 30 * S,
         },
         label_cap: LABEL_CAP,
         reject_rules: Vec::new(),
@@ -94,6 +95,7 @@ fn never_completed_state_and_label_floods_stay_bounded() {
         assert!(c.sessions() <= SESSIONS);
         assert!(c.triplets() <= TRIPLETS);
         assert!(c.early_verdicts() <= CAPACITY / 10);
+        assert!(c.held() <= CAPACITY);
     };
     let t = "Nov 24 01:22:13 mail";
     use std::fmt::Write;

@@ -5,7 +5,7 @@
 //! before: a clock remembers the last one's bytes and what they stood for, so the next line
 //! of that hour only reads its minutes and seconds.
 
-use chrono::{Local, NaiveDate, Offset, TimeZone};
+use chrono::{Local, LocalResult, NaiveDate, Offset, TimeZone};
 
 use super::Micros;
 use super::digits::{THREES, all_digits, digit, eight_digits, two_digits};
@@ -24,8 +24,10 @@ pub struct Clock {
     /// Fixed offset (seconds east of UTC) for timestamps without a zone; `None`: the host's
     /// time zone.
     fixed_offset: Option<i32>,
-    /// (days since epoch, hour) -> offset, so that the time zone is asked once an hour.
-    cached_offset: Option<(i64, u32, i32)>,
+    /// (days since epoch, hour) -> offsets, so that the time zone is asked once an hour.
+    cached_offset: Option<(i64, u32, Offsets)>,
+    /// Where the log stands in a repeated hour of local time.
+    fold: Fold,
     /// The last date and its days since the epoch (most lines share the previous line's date).
     cached_days: Option<((i32, u32, u32), i64)>,
     /// The hour of the last BSD timestamp, so that the next line of that hour only reads its
@@ -37,6 +39,47 @@ pub struct Clock {
     /// microseconds of its start, before the offset that follows the time.
     iso_hour: Option<((u64, u64), Micros)>,
 }
+
+/// The UTC offsets (seconds east) of a local hour: two when the hour is repeated (daylight
+/// saving time falls back: the hour is lived first at the earlier offset, then at the later),
+/// else one, twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Offsets {
+    earlier: i32,
+    later: i32,
+}
+
+impl Offsets {
+    fn one(offset: i32) -> Offsets {
+        Offsets {
+            earlier: offset,
+            later: offset,
+        }
+    }
+
+    fn repeated(self) -> bool {
+        self.earlier != self.later
+    }
+}
+
+/// Where a log stands in a repeated local hour. A log does not go back an hour: its lines in
+/// the repeated hour are read at the earlier offset until their local time goes back (by more
+/// than [`FOLD_JITTER`]), and from then on at the later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    /// In no repeated hour.
+    None,
+    /// In the first pass of the repeated hour `hour` of day `days`; `latest`: the latest
+    /// second into that hour read so far.
+    First { days: i64, hour: u32, latest: u32 },
+    /// In its second pass.
+    Second { days: i64, hour: u32 },
+}
+
+/// How far a line may be behind the one before it (in seconds) and still be in the same pass
+/// of a repeated hour: lines from several processes come slightly out of order, and the clock
+/// going back by the repeated hour goes back much more.
+const FOLD_JITTER: u32 = 300;
 
 /// A BSD timestamp's leading `Mmm dd HH` as last stamped: its bytes and the start of its hour.
 ///
@@ -60,14 +103,16 @@ struct IsoDate {
     days: i64,
 }
 
-/// What a [`Clock`] carries from one BSD timestamp to the next: the year it stands in and the
-/// month of the last one (the year turns when December is followed by January). Everything
-/// else a clock keeps is a setting (the time zone, today's date for inferring the year) or a
-/// cache.
+/// What a [`Clock`] carries from one timestamp without a zone to the next: the year it stands
+/// in and the month of the last one (the year turns when December is followed by January),
+/// and, in a repeated hour of local time, which pass of it the log is in. Everything else a
+/// clock keeps is a setting (the time zone, today's date for inferring the year) or a cache.
+/// It changes at New Year and on the lines of a repeated hour, and stays the same otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearState {
     year: Option<i32>,
     last_month: u32,
+    fold: Fold,
 }
 
 impl Clock {
@@ -75,6 +120,7 @@ impl Clock {
         YearState {
             year: self.year,
             last_month: self.last_month,
+            fold: self.fold,
         }
     }
 
@@ -83,6 +129,7 @@ impl Clock {
         if state != self.year_state() {
             self.year = state.year;
             self.last_month = state.last_month;
+            self.fold = state.fold;
             // The remembered hour stands in the old year.
             self.bsd_hour = None;
         }
@@ -97,6 +144,7 @@ impl Clock {
             last_month: 0,
             fixed_offset: None,
             cached_offset: None,
+            fold: Fold::None,
             cached_days: None,
             bsd_hour: None,
             iso_date: None,
@@ -162,23 +210,91 @@ impl Clock {
         year
     }
 
-    pub(super) fn offset_for(&mut self, days: i64, hour: u32, date: (i32, u32, u32)) -> i32 {
+    /// The offsets of the local `hour` of `date` (`days` since the epoch).
+    fn offsets_for(&mut self, days: i64, hour: u32, date: (i32, u32, u32)) -> Offsets {
         if let Some(fixed) = self.fixed_offset {
-            return fixed;
+            return Offsets::one(fixed);
         }
-        if let Some((d, h, off)) = self.cached_offset
+        if let Some((d, h, offsets)) = self.cached_offset
             && d == days
             && h == hour
         {
-            return off;
+            return offsets;
         }
-        let off = NaiveDate::from_ymd_opt(date.0, date.1, date.2)
-            .and_then(|d| d.and_hms_opt(hour, 0, 0))
-            .and_then(|naive| Local.from_local_datetime(&naive).earliest())
-            .map(|dt| dt.offset().fix().local_minus_utc())
-            .unwrap_or(0);
-        self.cached_offset = Some((days, hour, off));
-        off
+        let offset = |dt: chrono::DateTime<Local>| dt.offset().fix().local_minus_utc();
+        // Asked in the middle of the hour: chrono counts the instant a repeated hour ends
+        // (`03:00:00` after `02:59:59` the second time) as repeated too.
+        let offsets = NaiveDate::from_ymd_opt(date.0, date.1, date.2)
+            .and_then(|d| d.and_hms_opt(hour, 30, 0))
+            .map(|naive| match Local.from_local_datetime(&naive) {
+                LocalResult::Single(dt) => Offsets::one(offset(dt)),
+                // The hour is lived first at the greater offset (summer time), then at the
+                // smaller; chrono does not order the two by instant.
+                LocalResult::Ambiguous(a, b) => Offsets {
+                    earlier: offset(a).max(offset(b)),
+                    later: offset(a).min(offset(b)),
+                },
+                // Skipped (daylight saving time springs forward): read as if the clock had not
+                // jumped yet, at the offset of the hour before, so that the log stays in order.
+                LocalResult::None => Local
+                    .from_local_datetime(&(naive - chrono::TimeDelta::hours(1)))
+                    .earliest()
+                    .map_or(Offsets::one(0), |dt| Offsets::one(offset(dt))),
+            })
+            .unwrap_or(Offsets::one(0));
+        self.cached_offset = Some((days, hour, offsets));
+        offsets
+    }
+
+    /// The offset of a local time, `secs` into the `hour` of `date`: in a repeated hour, the
+    /// earlier offset until the log's local time goes back, then the later ([`Fold`]).
+    pub(super) fn offset_for(
+        &mut self,
+        days: i64,
+        hour: u32,
+        secs: u32,
+        date: (i32, u32, u32),
+    ) -> i32 {
+        let offsets = self.offsets_for(days, hour, date);
+        if !offsets.repeated() {
+            if let Fold::First {
+                days: d, hour: h, ..
+            }
+            | Fold::Second { days: d, hour: h } = self.fold
+                && (days, hour) > (d, h)
+            {
+                // Past the repeated hour.
+                self.fold = Fold::None;
+            }
+            return offsets.earlier;
+        }
+        let (fold, offset) = match self.fold {
+            Fold::Second { days: d, hour: h } if (d, h) == (days, hour) => {
+                (self.fold, offsets.later)
+            }
+            Fold::First {
+                days: d,
+                hour: h,
+                latest,
+            } if (d, h) == (days, hour) => {
+                if secs + FOLD_JITTER < latest {
+                    (Fold::Second { days, hour }, offsets.later)
+                } else {
+                    let latest = latest.max(secs);
+                    (Fold::First { days, hour, latest }, offsets.earlier)
+                }
+            }
+            _ => (
+                Fold::First {
+                    days,
+                    hour,
+                    latest: secs,
+                },
+                offsets.earlier,
+            ),
+        };
+        self.fold = fold;
+        offset
     }
 
     /// The BSD timestamp at the start of `b` if it is in the hour of the last one stamped:
@@ -209,11 +325,15 @@ impl Clock {
         let year = self.year_for(t.month);
         let days = self.days(year, t.month, t.day);
         let hour = t.secs / 3600;
-        let offset = self.offset_for(days, hour, (year, t.month, t.day));
+        let offset = self.offset_for(days, hour, t.secs % 3600, (year, t.month, t.day));
         let base = (days * 86_400 + i64::from(hour * 3600) - i64::from(offset)) * 1_000_000;
-        // Not after a leap second `HH:59:60`: that was the next hour's start, not `HH`'s; and
-        // the hour remembered before it is forgotten, since this line may have turned the year.
-        self.bsd_hour = (hour == t.hour).then_some(BsdHour {
+        // Not after a leap second `HH:59:60`: that was the next hour's start, not `HH`'s; nor in
+        // a repeated hour, whose lines each decide their pass; and the hour remembered before it
+        // is forgotten, since this line may have turned the year.
+        let repeated = self
+            .offsets_for(days, hour, (year, t.month, t.day))
+            .repeated();
+        self.bsd_hour = (hour == t.hour && !repeated).then_some(BsdHour {
             head: t.head,
             tpos: t.tpos,
             base,

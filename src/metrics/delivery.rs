@@ -1,7 +1,7 @@
 //! Delivery attempts of the delivery agents (smtp, lmtp, local, virtual, pipe, ...).
 
 use super::Origin;
-use super::family::{Capped, Counters, Histograms, Registrar, label_set, latency_histogram};
+use super::family::{Capped, Counters, Durations, Registrar, label_set};
 use crate::event::Delivery;
 
 label_set! {
@@ -16,8 +16,8 @@ const STAGES: [&str; 4] = ["before_qmgr", "in_qmgr", "conn_setup", "transmission
 
 pub struct Deliveries {
     deliveries: Counters<StatusLabels>,
-    delay: Histograms<StatusLabels>,
-    stage_delay: Histograms<StageLabels>,
+    delay: Durations<StatusLabels>,
+    stage_delay: Durations<StageLabels>,
     status: Capped,
 }
 
@@ -28,18 +28,28 @@ impl Deliveries {
                 "postfix_deliveries",
                 "Delivery attempts by delivery agent and status",
             ),
-            delay: r.histograms(
+            delay: r.durations(
                 "postfix_delivery_delay_seconds",
                 "Total delay of delivery attempts (delay=)",
-                latency_histogram,
             ),
-            stage_delay: r.histograms(
+            stage_delay: r.durations(
                 "postfix_delivery_stage_delay_seconds",
                 "Delays of successful deliveries by stage (delays=a/b/c/d)",
-                latency_histogram,
             ),
             status: r.cap("postfix_deliveries_total", "status"),
         }
+    }
+
+    /// The extremes of `postfix_delivery_delay_seconds{status="sent"}`, series by series, with
+    /// their service.
+    pub fn sent_delay_extremes(&self, mut f: impl FnMut(&str, super::Range)) {
+        self.delay.each(|labels, h| {
+            if labels.status == "sent"
+                && let Some(range) = h.extremes()
+            {
+                f(labels.service, range);
+            }
+        });
     }
 
     pub fn attempt(&mut self, o: Origin, d: &Delivery<'_>) {
@@ -51,17 +61,18 @@ impl Deliveries {
         };
         self.deliveries.get(labels).inc();
         if let Some(delay) = d.delay {
-            self.delay.get(labels).observe(delay);
+            self.delay.observe(labels, delay);
         }
         if let (Some(delays), "sent") = (d.delays, d.status) {
             for (stage, v) in STAGES.into_iter().zip(delays) {
-                self.stage_delay
-                    .get(StageLabels {
+                self.stage_delay.observe(
+                    StageLabels {
                         postfix_instance: o.instance,
                         service: o.service,
                         stage,
-                    })
-                    .observe(v);
+                    },
+                    v,
+                );
             }
         }
     }

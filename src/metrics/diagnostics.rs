@@ -1,4 +1,5 @@
-//! Diagnostics: `warning:`, `error:`, `fatal:` and `panic:` lines.
+//! Diagnostics: lines written at the `warning:`, `error:`, `fatal:` and `panic:` levels,
+//! whatever else they say.
 
 use super::Origin;
 use super::family::{Counters, Registrar, label_set};
@@ -17,7 +18,7 @@ impl Diagnostics {
         Diagnostics {
             log_messages: r.counters(
                 "postfix_log_messages",
-                "Diagnostics written by Postfix programs (warning, error, fatal, panic)",
+                "Lines written at a diagnostic level (warning, error, fatal, panic) by Postfix programs and the other daemons pflog reads, whatever else they say",
             ),
         }
     }

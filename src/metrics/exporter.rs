@@ -41,6 +41,7 @@ impl LineOutcome {
 pub struct Exporter {
     lines: Counters<LinesLabels>,
     tracked: Gauge,
+    held: Gauge,
     evictions: Counters<Reason>,
     last_timestamp: Gauge<f64, AtomicU64>,
     last_ts_micros: i64,
@@ -54,6 +55,12 @@ impl Exporter {
             "pflog_tracked_messages",
             "Messages held by the correlator",
             tracked.clone(),
+        );
+        let held = Gauge::default();
+        r.metric(
+            "pflog_held_outcomes",
+            "Final outcomes held back for their message's rspamd verdict (at most --join-window of log time)",
+            held.clone(),
         );
         let mut evictions = r.counters(
             "pflog_correlation_evictions",
@@ -75,6 +82,7 @@ impl Exporter {
         Exporter {
             lines,
             tracked,
+            held,
             evictions,
             last_timestamp,
             last_ts_micros: i64::MIN,
@@ -114,6 +122,10 @@ impl Exporter {
 
     pub fn set_tracked(&self, n: usize) {
         self.tracked.set(n as i64);
+    }
+
+    pub fn set_held(&self, n: usize) {
+        self.held.set(n as i64);
     }
 
     pub fn eviction(&mut self, reason: Eviction) {

@@ -40,7 +40,8 @@ pub type Histograms<L> = Cached<L, Histogram, fn() -> Histogram>;
 /// an `Arc` onto the series the registry encodes, so updating it updates the family.
 pub struct Cached<L: LabelIds, M, C = fn() -> M> {
     family: Family<L, M, C>,
-    handles: HashMap<L::Ids, M, FixedState>,
+    /// The handle of each label set (and the label set, for [`Cached::each`]).
+    handles: HashMap<L::Ids, (L, M), FixedState>,
 }
 
 impl<L, M, C> Cached<L, M, C>
@@ -67,9 +68,19 @@ where
     /// The metric of `labels`, created in the family on first use.
     pub fn get(&mut self, labels: L) -> &M {
         let family = &self.family;
-        self.handles
+        &self
+            .handles
             .entry(labels.ids())
-            .or_insert_with(|| family.get_or_create_owned(&labels))
+            .or_insert_with(|| (labels.clone(), family.get_or_create_owned(&labels)))
+            .1
+    }
+
+    /// Every series used so far, with its labels (a series may come twice, under two
+    /// identities of equal text).
+    pub fn each(&self, mut f: impl FnMut(&L, &M)) {
+        for (labels, metric) in self.handles.values() {
+            f(labels, metric);
+        }
     }
 }
 
@@ -121,6 +132,56 @@ label_set! {
 label_set! {
     pub struct OverflowLabels { metric, label }
 }
+label_set! {
+    pub struct MetricLabel { metric }
+}
+
+/// A family of latency histograms whose negative values are counted in
+/// `pflog_negative_durations_total{metric}`, never observed: a duration is negative only when a
+/// clock went back (the log's own, or a time zone read wrongly), and observed it would drag
+/// `_sum` down and land in the lowest bucket as if it were fast.
+pub struct Durations<L: LabelIds> {
+    histograms: Histograms<L>,
+    negative: Counter,
+}
+
+impl<L> Durations<L>
+where
+    L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    pub fn observe(&mut self, labels: L, seconds: f64) {
+        if seconds < 0.0 {
+            self.negative.inc();
+        } else {
+            self.histograms.get(labels).observe(seconds);
+        }
+    }
+
+    /// Every series used so far, with its labels.
+    pub fn each(&self, f: impl FnMut(&L, &Histogram)) {
+        self.histograms.each(f);
+    }
+}
+
+/// One latency histogram without labels, negative values counted as in [`Durations`].
+pub struct Duration {
+    histogram: Histogram,
+    negative: Counter,
+}
+
+impl Duration {
+    pub fn observe(&self, seconds: f64) {
+        if seconds < 0.0 {
+            self.negative.inc();
+        } else {
+            self.histogram.observe(seconds);
+        }
+    }
+
+    pub fn extremes(&self) -> Option<(f64, f64)> {
+        self.histogram.extremes()
+    }
+}
 
 /// Registration of a module's families: the registry, and the label caps (each with its
 /// series of `pflog_label_overflow_total`, created at 0 so that alerts work from the start).
@@ -128,6 +189,7 @@ pub struct Registrar<'r> {
     pub registry: &'r mut Registry,
     label_cap: usize,
     overflow: Family<OverflowLabels, Counter>,
+    negative: Family<MetricLabel, Counter>,
 }
 
 impl<'r> Registrar<'r> {
@@ -136,7 +198,35 @@ impl<'r> Registrar<'r> {
             registry,
             label_cap,
             overflow: Family::default(),
+            negative: Family::default(),
         }
+    }
+
+    /// Registers `name` as a family of latency histograms ([`Durations`]).
+    pub fn durations<L>(&mut self, name: &'static str, help: &str) -> Durations<L>
+    where
+        L: LabelIds + Clone + Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+    {
+        Durations {
+            histograms: self.histograms(name, help, latency_histogram),
+            negative: self.negative_durations(name),
+        }
+    }
+
+    /// Registers `name` as one latency histogram without labels ([`Duration`]).
+    pub fn duration(&mut self, name: &'static str, help: &str) -> Duration {
+        let histogram = latency_histogram();
+        self.metric(name, help, histogram.clone());
+        Duration {
+            histogram,
+            negative: self.negative_durations(name),
+        }
+    }
+
+    /// The series of `pflog_negative_durations_total` for the histogram family `metric`,
+    /// created at 0.
+    fn negative_durations(&mut self, metric: &'static str) -> Counter {
+        self.negative.get_or_create_owned(&MetricLabel { metric })
     }
 
     pub fn counters<L>(&mut self, name: &str, help: &str) -> Counters<L>
@@ -180,12 +270,18 @@ impl<'r> Registrar<'r> {
         }
     }
 
-    /// Registers `pflog_label_overflow_total`, with a series for every cap made so far.
+    /// Registers `pflog_label_overflow_total`, with a series for every cap made so far, and
+    /// `pflog_negative_durations_total`, with a series for every latency histogram.
     pub fn finish(self) {
         self.registry.register(
             "pflog_label_overflow",
             "Label values reported as other because the label reached its cap",
             self.overflow,
+        );
+        self.registry.register(
+            "pflog_negative_durations",
+            "Durations that came out negative (a clock went back), counted here instead of being observed in the histogram named by metric",
+            self.negative,
         );
     }
 }

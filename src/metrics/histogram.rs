@@ -30,6 +30,11 @@ struct Inner {
     /// Upper bounds (the last is `+Inf`) and the observations counted in each bucket alone (the
     /// encoder makes them cumulative).
     buckets: Box<[(f64, AtomicU64)]>,
+    /// The least and the greatest value observed (as `f64` bits; `+Inf` and `-Inf` before the
+    /// first): not exported, but the report's percentiles, estimated from the buckets, must
+    /// stay within what was observed, and a single value is then known exactly.
+    min: AtomicU64,
+    max: AtomicU64,
 }
 
 impl Histogram {
@@ -45,15 +50,36 @@ impl Histogram {
         Histogram(Arc::new(Inner {
             sum: AtomicU64::new(0f64.to_bits()),
             buckets,
+            min: AtomicU64::new(f64::INFINITY.to_bits()),
+            max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
         }))
+    }
+
+    /// The least and the greatest value observed (NaN aside); `None` before any.
+    pub fn extremes(&self) -> Option<(f64, f64)> {
+        let min = f64::from_bits(self.0.min.load(Ordering::Relaxed));
+        let max = f64::from_bits(self.0.max.load(Ordering::Relaxed));
+        (min <= max).then_some((min, max))
     }
 
     /// Counts `v` in the first bucket whose bound is at least `v` (NaN: in `+Inf`, as
     /// prometheus-client does) and adds it to the sum. One thread at a time (see the module).
     pub fn observe(&self, v: f64) {
-        let Inner { sum, buckets } = &*self.0;
+        let Inner {
+            sum,
+            buckets,
+            min,
+            max,
+        } = &*self.0;
         let total = f64::from_bits(sum.load(Ordering::Relaxed)) + v;
         sum.store(total.to_bits(), Ordering::Relaxed);
+        // NaN is neither: it moves no extreme.
+        if v < f64::from_bits(min.load(Ordering::Relaxed)) {
+            min.store(v.to_bits(), Ordering::Relaxed);
+        }
+        if v > f64::from_bits(max.load(Ordering::Relaxed)) {
+            max.store(v.to_bits(), Ordering::Relaxed);
+        }
         let last = buckets.len() - 1;
         let i = buckets[..last]
             .iter()
@@ -129,9 +155,19 @@ mod tests {
                 ours.observe(*v);
                 theirs.observe(*v);
             }
+            let extremes = ours.extremes();
             let a = exposition(|r| r.register("h", "a histogram", ours));
             let b = exposition(|r| r.register("h", "a histogram", theirs));
             proptest::prop_assert_eq!(a, b);
+            // The extremes are those of the values, NaN aside.
+            let numbers: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+            let expected = (!numbers.is_empty()).then(|| {
+                (
+                    numbers.iter().copied().fold(f64::INFINITY, f64::min),
+                    numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                )
+            });
+            proptest::prop_assert_eq!(extremes, expected);
         }
     }
 }

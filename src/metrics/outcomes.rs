@@ -8,7 +8,7 @@ use foldhash::fast::FixedState;
 use prometheus_client::metrics::counter::Counter;
 
 use super::auth::{check_label, result_label};
-use super::family::{Counters, Histograms, Registrar, label_set, latency_histogram};
+use super::family::{Counters, Durations, Registrar, label_set};
 use super::rspamd::action_label;
 use crate::correlator::{InboundTls, MessageAuth, Outcome};
 use crate::event::{AuthCheck, RspamdAction};
@@ -34,7 +34,7 @@ pub struct Outcomes {
     /// label, its outcome and its three results: one lookup per outcome instead of three
     /// (bounded: instances are capped, the rest are small enums).
     by_auth_sets: HashMap<(usize, Outcome, MessageAuth), [Counter; 3], FixedState>,
-    end_to_end: Histograms<OutcomeOnly>,
+    end_to_end: Durations<OutcomeOnly>,
 }
 
 impl Outcomes {
@@ -53,12 +53,21 @@ impl Outcomes {
                 "Final outcome per recipient by the SPF, DKIM and DMARC results joined to the message (unknown when none joined)",
             ),
             by_auth_sets: HashMap::with_hasher(FixedState::default()),
-            end_to_end: r.histograms(
+            end_to_end: r.durations(
                 "postfix_message_end_to_end_seconds",
                 "Time from the first log line of a message to its final outcome, per recipient",
-                latency_histogram,
             ),
         }
+    }
+
+    /// The extremes of `postfix_message_end_to_end_seconds`, series by series, with their
+    /// outcome.
+    pub fn end_to_end_extremes(&self, mut f: impl FnMut(&str, super::Range)) {
+        self.end_to_end.each(|labels, h| {
+            if let Some(range) = h.extremes() {
+                f(labels.outcome, range);
+            }
+        });
     }
 
     pub fn outcome(
@@ -110,12 +119,13 @@ impl Outcomes {
             })
             .inc();
         if let Some(secs) = end_to_end {
-            self.end_to_end
-                .get(OutcomeOnly {
+            self.end_to_end.observe(
+                OutcomeOnly {
                     postfix_instance: instance,
                     outcome,
-                })
-                .observe(secs);
+                },
+                secs,
+            );
         }
     }
 }

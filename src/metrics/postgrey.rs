@@ -2,8 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::family::{Capped, Counters, Registrar, label_set, latency_histogram};
-use super::histogram::Histogram;
+use super::family::{Capped, Counters, Duration, Registrar, label_set};
 use crate::event::{PostgreyAction, PostgreyVerdict};
 
 label_set! {
@@ -11,7 +10,7 @@ label_set! {
 }
 
 pub struct Postgrey {
-    pass_delay: Histogram,
+    pass_delay: Duration,
     abandoned: Counter,
     actions: Counters<ActionReason>,
     reason: Capped,
@@ -19,11 +18,9 @@ pub struct Postgrey {
 
 impl Postgrey {
     pub fn new(r: &mut Registrar<'_>) -> Postgrey {
-        let pass_delay = latency_histogram();
-        r.metric(
+        let pass_delay = r.duration(
             "postgrey_pass_delay_seconds",
             "postgrey's delay= on action=pass after an earlier greylist",
-            pass_delay.clone(),
         );
         let abandoned = Counter::default();
         r.metric(
@@ -58,6 +55,11 @@ impl Postgrey {
         {
             self.pass_delay.observe(delay);
         }
+    }
+
+    /// The extremes of `postgrey_pass_delay_seconds`.
+    pub fn pass_delay_extremes(&self) -> Option<super::Range> {
+        self.pass_delay.extremes()
     }
 
     /// A greylisted triplet that did not pass within the window (the correlator's verdict).

@@ -1,6 +1,6 @@
 //! rspamd scans: actions, scores, scan time.
 
-use super::family::{Capped, Counters, Histograms, Registrar, label_set, latency_histogram};
+use super::family::{Capped, Counters, Duration, Histograms, Registrar, label_set};
 use super::histogram::Histogram;
 use crate::event::{RspamdAction, RspamdTask};
 
@@ -15,7 +15,7 @@ fn score_histogram() -> Histogram {
 pub struct Rspamd {
     actions: Counters<Action>,
     score: Histograms<Action>,
-    scan: Histogram,
+    scan: Duration,
     /// Actions of custom configurations, by their text.
     other_action: Capped,
 }
@@ -24,12 +24,7 @@ impl Rspamd {
     pub fn new(r: &mut Registrar<'_>) -> Rspamd {
         let actions = r.counters("rspamd_actions", "rspamd scan results by action");
         let score = r.histograms("rspamd_score", "rspamd scores by action", score_histogram);
-        let scan = latency_histogram();
-        r.metric(
-            "rspamd_scan_duration_seconds",
-            "rspamd scan time (time:)",
-            scan.clone(),
-        );
+        let scan = r.duration("rspamd_scan_duration_seconds", "rspamd scan time (time:)");
         Rspamd {
             actions,
             score,

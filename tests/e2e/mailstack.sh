@@ -860,13 +860,17 @@ write_expected() {
 #     inbound_tls="local"; a plaintext smtpd session gives inbound_tls="none";
 #   every 5xx reject line naming a recipient (NOQUEUE or not, incl. the milter reject m10)
 #     is one "rejected" outcome: m04 m05 m06 m10 m16 m17 -> 6, all plaintext sessions;
-#     only m10 has a queue ID, so only it has an end-to-end time.
+#     only m10 has a queue ID, so only it has an end-to-end time;
+#   every line written at a level counts in postfix_log_messages_total, whatever else it is:
+#     m22's SASL failure is a warning of submission/smtpd (m12's size warnings are left out:
+#     cleanup may add a warning of its own, and policyd-weight warns of children it loses).
 HDR
     {
         echo "postfix_smtpd_connections_total{$PI,service=\"smtpd\"} 18"
         echo "postfix_smtpd_connections_total{$PI,service=\"submission/smtpd\"} 3"
         echo "postfix_smtpd_lost_connections_total{after=\"EHLO\",$PI,service=\"smtpd\"} 1"
         echo "postfix_smtpd_sasl_auth_failures_total{method=\"PLAIN\",$PI,service=\"submission/smtpd\"} 1"
+        echo "postfix_log_messages_total{level=\"warning\",$PI,service=\"submission/smtpd\"} 1"
         echo "postfix_tls_connections_total{cipher=\"$TLS13_CIPHER\",direction=\"inbound\",$PI,protocol=\"TLSv1.3\",service=\"smtpd\",trust=\"anonymous\"} 1"
         echo "postfix_tls_connections_total{cipher=\"$TLS12_CIPHER\",direction=\"inbound\",$PI,protocol=\"TLSv1.2\",service=\"smtpd\",trust=\"anonymous\"} 1"
         echo "postfix_tls_connections_total{cipher=\"$TLS13_CIPHER\",direction=\"inbound\",$PI,protocol=\"TLSv1.3\",service=\"submission/smtpd\",trust=\"anonymous\"} 3"
