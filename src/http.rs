@@ -507,7 +507,8 @@ async fn route(req: Request<Incoming>, state: &State) -> Resp {
             } else {
                 (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
             };
-            let mut resp = Response::new(Full::new(Bytes::from(first.to_string() + &health.report)));
+            let mut resp =
+                Response::new(Full::new(Bytes::from(first.to_string() + &health.report)));
             *resp.status_mut() = status;
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -521,7 +521,9 @@ async fn idle_connections_give_way_and_busy_ones_keep_their_slot() {
     let r = in_flight.await.unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "slow 1\n"));
     // The second idle connection is still served.
-    let r = exchange(&mut idle[1], "GET", "/healthz", &[]).await.unwrap();
+    let r = exchange(&mut idle[1], "GET", "/healthz", &[])
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
 
     // Every slot busy: a newcomer waits, then is served.
@@ -931,9 +933,18 @@ async fn the_startup_line_says_https_only_when_tls_is_configured() {
     // Basic auth without TLS: plain HTTP.
     let auth_only = dir.path().join("auth.yml");
     let hash = bcrypt::hash("s3cret", 4).unwrap();
-    std::fs::write(&auth_only, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    std::fs::write(
+        &auth_only,
+        format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    )
+    .unwrap();
     let p = Pflog::start(
-        &[os("--log"), log.as_os_str(), os("--web.config.file"), auth_only.as_os_str()],
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            auth_only.as_os_str(),
+        ],
         None,
     );
     assert_eq!(p.scheme, "http");
@@ -945,13 +956,23 @@ async fn the_startup_line_says_https_only_when_tls_is_configured() {
     let pki = pki();
     let tls = write_config(dir.path(), &pki, "");
     let p = Pflog::start(
-        &[os("--log"), log.as_os_str(), os("--web.config.file"), tls.as_os_str()],
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            tls.as_os_str(),
+        ],
         None,
     );
     assert_eq!(p.scheme, "https");
-    let r = https(&tls_client(&pki, false), p.addr, "/metrics", &[("Authorization", &auth)])
-        .await
-        .unwrap();
+    let r = https(
+        &tls_client(&pki, false),
+        p.addr,
+        "/metrics",
+        &[("Authorization", &auth)],
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200);
 }
 
@@ -963,13 +984,24 @@ async fn a_failed_certificate_reload_is_logged_and_the_old_one_kept() {
     std::fs::write(&log, "").unwrap();
     let config = write_config(dir.path(), &old, "");
     let p = Pflog::start(
-        &[os("--log"), log.as_os_str(), os("--web.config.file"), config.as_os_str()],
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            config.as_os_str(),
+        ],
         None,
     );
     let auth = basic("prometheus", "s3cret");
     let auth = [("Authorization", auth.as_str())];
     let client = tls_client(&old, false);
-    assert_eq!(https(&client, p.addr, "/metrics", &auth).await.unwrap().status, 200);
+    assert_eq!(
+        https(&client, p.addr, "/metrics", &auth)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
 
     // A broken certificate file: checked at a handshake (at most once a second).
     let cert = dir.path().join("certs/server.crt");
@@ -977,14 +1009,24 @@ async fn a_failed_certificate_reload_is_logged_and_the_old_one_kept() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let line = loop {
         let r = https(&client, p.addr, "/metrics", &auth).await;
-        assert_eq!(r.map(|r| r.status), Some(200), "the old certificate is still served");
+        assert_eq!(
+            r.map(|r| r.status),
+            Some(200),
+            "the old certificate is still served"
+        );
         if let Some(line) = p.said("certificate", Duration::from_millis(300)) {
             break line;
         }
-        assert!(Instant::now() < deadline, "nothing said about the broken certificate");
+        assert!(
+            Instant::now() < deadline,
+            "nothing said about the broken certificate"
+        );
     };
     eprintln!("{line}");
-    assert!(line.contains("not reloaded") && line.contains("server.crt"), "{line}");
+    assert!(
+        line.contains("not reloaded") && line.contains("server.crt"),
+        "{line}"
+    );
     // Said once, not at every handshake.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(600)).await;
@@ -1003,10 +1045,16 @@ async fn a_failed_certificate_reload_is_logged_and_the_old_one_kept() {
             assert_eq!(r.status, 200);
             break;
         }
-        assert!(Instant::now() < deadline, "the new certificate was not picked up");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(p.said("TLS certificate reloaded", Duration::from_secs(5)).is_some());
+    assert!(
+        p.said("TLS certificate reloaded", Duration::from_secs(5))
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -1016,7 +1064,12 @@ async fn sigterm_does_not_wait_for_half_sent_headers_and_saves_state() {
     let state = dir.path().join("state.json");
     std::fs::write(&log, "").unwrap();
     let mut p = Pflog::start(
-        &[os("--log"), log.as_os_str(), os("--state-file"), state.as_os_str()],
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--state-file"),
+            state.as_os_str(),
+        ],
         None,
     );
     std::fs::write(
@@ -1036,7 +1089,9 @@ async fn sigterm_does_not_wait_for_half_sent_headers_and_saves_state() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut half = TcpStream::connect(p.addr).await.unwrap();
-    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let _idle = TcpStream::connect(p.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
@@ -1054,7 +1109,11 @@ async fn sigterm_does_not_wait_for_half_sent_headers_and_saves_state() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     let saved = std::fs::read_to_string(&state).expect("state saved");
     assert!(saved.contains(log.to_str().unwrap()), "{saved}");
-    assert!(closed_after(&mut half, Duration::from_secs(1)).await.is_some());
+    assert!(
+        closed_after(&mut half, Duration::from_secs(1))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -1064,10 +1123,20 @@ async fn healthz_is_503_while_a_file_source_fails() {
     let log = dir.path().join("mail.log");
     std::fs::create_dir(&log).unwrap();
     let missing = dir.path().join("rspamd.log");
-    let p = Pflog::start(&[os("--log"), log.as_os_str(), os("--log"), missing.as_os_str()], None);
+    let p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--log"),
+            missing.as_os_str(),
+        ],
+        None,
+    );
     let name = log.display().to_string();
     let (_, body) = p
-        .healthz_until("503", |status, _| status == 503)
+        .healthz_until("503 with both sources reported", |status, body| {
+            status == 503 && !body.contains("starting")
+        })
         .await;
     eprintln!("{body}");
     assert!(body.starts_with("unhealthy\n"), "{body}");
@@ -1077,7 +1146,10 @@ async fn healthz_is_503_while_a_file_source_fails() {
     );
     // A file not created yet is no failure.
     assert!(
-        body.contains(&format!("{}: waiting for the file to appear", missing.display())),
+        body.contains(&format!(
+            "{}: waiting for the file to appear",
+            missing.display()
+        )),
         "{body}"
     );
 
@@ -1085,7 +1157,10 @@ async fn healthz_is_503_while_a_file_source_fails() {
     std::fs::remove_dir(&log).unwrap();
     std::fs::write(&log, "").unwrap();
     let (_, body) = p.healthz_until("200", |status, _| status == 200).await;
-    assert!(body.starts_with("ok\n") && body.contains(&format!("{name}: reading")), "{body}");
+    assert!(
+        body.starts_with("ok\n") && body.contains(&format!("{name}: reading")),
+        "{body}"
+    );
     assert!(p.said("reading again", Duration::from_secs(5)).is_some());
 
     // Unreadable: only where permissions stop this process (not as root).
@@ -1123,7 +1198,10 @@ async fn healthz_is_503_while_journalctl_fails() {
     let p = Pflog::start(&[os("--journal")], Some(&bin));
     let (_, body) = p.healthz_until("503", |status, _| status == 503).await;
     eprintln!("{body}");
-    assert!(body.starts_with("unhealthy\njournal: failing for "), "{body}");
+    assert!(
+        body.starts_with("unhealthy\njournal: failing for "),
+        "{body}"
+    );
     assert!(body.contains("Permission denied"), "{body}");
     // Still failing after the next restarts.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -439,11 +439,17 @@ const SCRAPE_DEADLINE: Duration = Duration::from_secs(1);
 fn enough_descriptors() {
     let wanted = FLOOD as u64 + 512;
     let got = rlimit::increase_nofile_limit(wanted).expect("raise RLIMIT_NOFILE");
-    assert!(got >= wanted, "RLIMIT_NOFILE is {got}, the test needs {wanted}");
+    assert!(
+        got >= wanted,
+        "RLIMIT_NOFILE is {got}, the test needs {wanted}"
+    );
 }
 
 /// One scrape on a fresh connection from `from` (an address of this host), with the deadline.
-async fn scrape_within_deadline(addr: &str, from: Option<std::net::IpAddr>) -> Result<Duration, String> {
+async fn scrape_within_deadline(
+    addr: &str,
+    from: Option<std::net::IpAddr>,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let attempt = async {
         let target: std::net::SocketAddr = addr.parse().expect("address");
@@ -509,9 +515,16 @@ fn a_scrape_answers_while_1000_idle_connections_are_held() {
                 closed.push(i);
             }
         }
-        eprintln!("{} of {FLOOD} idle connections were closed by the server", closed.len());
+        eprintln!(
+            "{} of {FLOOD} idle connections were closed by the server",
+            closed.len()
+        );
         assert!(closed.len() >= FLOOD - 256, "{} closed", closed.len());
-        assert!(closed[..10] == (0..10).collect::<Vec<_>>(), "{:?}", &closed[..10]);
+        assert!(
+            closed[..10] == (0..10).collect::<Vec<_>>(),
+            "{:?}",
+            &closed[..10]
+        );
     });
 }
 

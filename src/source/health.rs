@@ -122,7 +122,13 @@ mod tests {
             )
         );
         h.observe("/var/log/rspamd.log", &SourceMsg::Waiting { source: 1 });
-        h.observe("journal", &SourceMsg::JournalCursor { source: 2, cursor: "c".into() });
+        h.observe(
+            "journal",
+            &SourceMsg::JournalCursor {
+                source: 2,
+                cursor: "c".into(),
+            },
+        );
         let error = |m: &str| SourceMsg::Error {
             source: 0,
             message: m.into(),
@@ -139,7 +145,11 @@ mod tests {
              /var/log/rspamd.log: waiting for the file to appear\njournal: reading\n"
         );
         h.observe("/var/log/mail.log", &error("x\ny"));
-        assert!(h.check().1.starts_with("/var/log/mail.log: failing for 0s: x\n"));
+        assert!(
+            h.check()
+                .1
+                .starts_with("/var/log/mail.log: failing for 0s: x\n")
+        );
         h.observe("/var/log/mail.log", &SourceMsg::Recovered { source: 0 });
         assert_eq!(
             h.check(),
