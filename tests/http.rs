@@ -839,6 +839,8 @@ impl Drop for Pflog {
 }
 
 impl Pflog {
+    // The child is waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
     fn start(args: &[&std::ffi::OsStr], path_env: Option<&Path>) -> Pflog {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(BIN);
