@@ -3,7 +3,8 @@
 //!
 //! Routes: the telemetry path (content negotiation by `Accept`; gzip when `Accept-Encoding`
 //! allows and the body is 1 KiB or more), `/` (a small landing page),
-//! `/healthz` (200 `ok` / 503), everything else 404. Only `GET` and `HEAD` (405 otherwise).
+//! `/healthz` (200 `ok` / 503 `unhealthy`, then what [`Healthy`] reports), everything else 404.
+//! Only `GET` and `HEAD` (405 otherwise).
 //!
 //! Defences for a sidecar that may be scraped over a network:
 //! - header read timeout (hyper's, also applied to idle keep-alive connections) and a TLS
@@ -11,13 +12,16 @@
 //! - an idle timeout for the whole connection (no byte read or written for that long, e.g. a
 //!   client that does not read its response);
 //! - request bodies refused (413), header size limited (hyper's `max_buf_size`; 431 beyond it);
-//! - a limit on concurrent connections;
+//! - a limit on concurrent connections, where connections that have not sent a complete request
+//!   give up their slot to newcomers ([`slots`]), so idle connections cannot lock scrapers out;
 //! - bcrypt verifications cached (bounded LRU keyed by a keyed hash of the presented credentials)
 //!   and run one at a time on the blocking pool, unknown users checked against a decoy hash.
 //!
-//! Graceful shutdown: when `shutdown` completes, the listener is closed, idle connections are
-//! closed, in-flight requests get `shutdown_grace` to finish, then the rest are dropped.
+//! Graceful shutdown: when `shutdown` completes, the listener is closed, connections without a
+//! complete request (idle, half-sent headers, TLS handshake) are closed at once, responses in
+//! flight get `shutdown_grace` to finish, then the rest are dropped.
 
+mod slots;
 pub mod web_config;
 
 use std::convert::Infallible;
@@ -43,7 +47,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -89,8 +93,15 @@ impl Exposition {
 
 /// Renders the metrics in the format asked for (called on the blocking pool, once per scrape).
 pub type Render = Arc<dyn Fn(Exposition) -> String + Send + Sync>;
-/// Whether `/healthz` says 200.
-pub type Healthy = Arc<dyn Fn() -> bool + Send + Sync>;
+/// What `/healthz` says.
+pub type Healthy = Arc<dyn Fn() -> Health + Send + Sync>;
+
+/// `/healthz`: 200 or 503, and a short report (e.g. one line per source) after the first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub healthy: bool,
+    pub report: String,
+}
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -109,9 +120,12 @@ pub struct HttpOptions {
     /// Largest request head (request line and headers); above: 431. At least 8192 (hyper's
     /// minimum). Default 16 KiB.
     pub max_header_bytes: usize,
-    /// Concurrent connections; more wait to be accepted. Default 256.
+    /// Concurrent connections. When all are taken, one that has not sent a complete request
+    /// (from the client address holding the most connections, the longest waiting) is closed
+    /// to make room; when all are serving a request, new ones wait to be accepted. Default 256.
     pub max_connections: usize,
-    /// How long in-flight requests may take once shutdown starts. Default 5 s.
+    /// How long responses in flight may take once shutdown starts (connections without a
+    /// complete request are closed at once). Default 5 s.
     pub shutdown_grace: Duration,
 }
 
@@ -167,33 +181,28 @@ pub async fn serve(
         auth,
         headers,
     });
-    let limit = Arc::new(Semaphore::new(opts.max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = slots::Slots::new(opts.max_connections);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            permit = limit.clone().acquire_owned() => {
-                let Ok(permit) = permit else { break };
+            () = slots.admissible() => {
                 let accepted = tokio::select! {
                     () = &mut shutdown => break,
                     accepted = listener.accept() => accepted,
                 };
                 match accepted {
-                    Ok((stream, _peer)) => {
+                    Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let conn = Connection {
                             state: state.clone(),
                             tls: tls.clone(),
                             opts: opts.clone(),
-                            stop: stop_rx.clone(),
+                            slot: slots.admit(peer.ip().to_canonical()),
                         };
-                        conns.spawn(async move {
-                            conn.run(stream).await;
-                            drop(permit);
-                        });
+                        conns.spawn(conn.run(stream));
                     }
                     // Out of file descriptors and the like: pause rather than spin.
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -202,7 +211,7 @@ pub async fn serve(
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    slots.nudge_all();
     let drained = tokio::time::timeout(opts.shutdown_grace, async {
         while conns.join_next().await.is_some() {}
     })
@@ -243,7 +252,7 @@ struct Connection {
     state: Arc<State>,
     tls: Option<TlsAcceptor>,
     opts: HttpOptions,
-    stop: watch::Receiver<bool>,
+    slot: Arc<slots::Conn>,
 }
 
 impl Connection {
@@ -254,27 +263,40 @@ impl Connection {
             inner: stream,
             last: last.clone(),
             epoch,
+            slot: self.slot.clone(),
         };
         match self.tls.clone() {
             None => self.serve(stream, last, epoch).await,
             Some(acceptor) => {
                 let handshake =
                     tokio::time::timeout(self.opts.header_read_timeout, acceptor.accept(stream));
-                if let Ok(Ok(stream)) = handshake.await {
+                // No request yet: a nudge closes it.
+                let stream = tokio::select! {
+                    done = handshake => done,
+                    () = self.slot.nudged() => return,
+                };
+                if let Ok(Ok(stream)) = stream {
                     self.serve(stream, last, epoch).await;
                 }
             }
         }
     }
 
-    async fn serve<IO>(mut self, io: IO, last: Arc<AtomicU64>, epoch: Instant)
+    async fn serve<IO>(self, io: IO, last: Arc<AtomicU64>, epoch: Instant)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let state = self.state.clone();
+        let slot = self.slot.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(req, &state).await) }
+            let slot = slot.clone();
+            async move {
+                slot.request_started();
+                let resp = handle(req, &state).await;
+                slot.response_ready();
+                Ok::<_, Infallible>(resp)
+            }
         });
         let mut builder = http1::Builder::new();
         builder
@@ -285,10 +307,7 @@ impl Connection {
         let conn = builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let idle = self.opts.idle_timeout;
-        let mut stopping = *self.stop.borrow();
-        if stopping {
-            conn.as_mut().graceful_shutdown();
-        }
+        let mut closing = false;
         let mut tick = tokio::time::interval(
             idle.min(Duration::from_secs(1))
                 .max(Duration::from_millis(10)),
@@ -296,11 +315,14 @@ impl Connection {
         loop {
             tokio::select! {
                 _ = conn.as_mut() => return,
-                changed = self.stop.changed(), if !stopping => {
-                    if changed.is_err() || *self.stop.borrow() {
-                        stopping = true;
-                        conn.as_mut().graceful_shutdown();
+                // Its slot went to another connection, or shutdown: without a request in
+                // hand it closes now; else after this response (keep-alive off).
+                () = self.slot.nudged(), if !closing => {
+                    if self.slot.is_waiting() {
+                        return;
                     }
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
                 }
                 _ = tick.tick() => {
                     let idle_for = epoch.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
@@ -313,11 +335,12 @@ impl Connection {
     }
 }
 
-/// Notes the time of the last byte read or written.
+/// Notes the time of the last byte read or written, and when a response has been flushed.
 struct Activity<T> {
     inner: T,
     last: Arc<AtomicU64>,
     epoch: Instant,
+    slot: Arc<slots::Conn>,
 }
 
 impl<T> Activity<T> {
@@ -356,7 +379,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let res = Pin::new(&mut self.inner).poll_flush(cx);
+        // hyper (and TLS above it) flushes this stream only once all it buffered is written.
+        if matches!(res, Poll::Ready(Ok(()))) {
+            self.slot.flushed();
+        }
+        res
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -473,12 +501,20 @@ async fn route(req: Request<Incoming>, state: &State) -> Resp {
             resp
         }
         "/healthz" => {
-            let healthy = state.healthy.clone();
-            if healthy() {
-                text(StatusCode::OK, "ok\n")
+            let health = (state.healthy)();
+            let (status, first) = if health.healthy {
+                (StatusCode::OK, "ok\n")
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
-            }
+                (StatusCode::SERVICE_UNAVAILABLE, "unhealthy\n")
+            };
+            let mut resp =
+                Response::new(Full::new(Bytes::from(first.to_string() + &health.report)));
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            resp
         }
         _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
     }

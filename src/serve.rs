@@ -117,6 +117,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     for s in &sources {
         pipeline.metrics().sources().register(&s.name);
     }
+    let health = pipeline.metrics().sources().health();
     let ingest = {
         let alive = alive.clone();
         let state_file = args.state_file.clone();
@@ -135,10 +136,22 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let registry = registry.clone();
         Arc::new(move |format| exposition::render(&registry, format))
     };
+    // Healthy: the ingest thread runs and no source is failing (`source::health`).
     let healthy: http::Healthy = {
         let alive = alive.clone();
-        Arc::new(move || alive.load(Ordering::SeqCst))
+        Arc::new(move || {
+            let (healthy, mut report) = health.check();
+            let alive = alive.load(Ordering::SeqCst);
+            if !alive {
+                report.insert_str(0, "ingest: stopped\n");
+            }
+            http::Health {
+                healthy: healthy && alive,
+                report,
+            }
+        })
     };
+    let tls = web_config.as_ref().is_some_and(|c| c.tls.is_some());
     let opts = HttpOptions {
         listen: args.listen_address.clone(),
         telemetry_path: args.telemetry_path.clone(),
@@ -157,7 +170,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         if let Ok(addr) = bound_rx.await {
             eprintln!(
                 "pflog: serving metrics on http{}://{addr}",
-                if args.web_config.is_some() { "s" } else { "" }
+                if tls { "s" } else { "" }
             );
         }
         server
@@ -279,6 +292,10 @@ fn ingest_one(
     state: &mut State,
     dirty: &mut bool,
 ) {
+    pipeline
+        .metrics()
+        .sources()
+        .observe(&sources[msg.source()].name, &msg);
     match msg {
         SourceMsg::Lines {
             source,
@@ -318,6 +335,12 @@ fn ingest_one(
             if s.last_error.as_deref() != Some(message.as_str()) {
                 eprintln!("pflog: {}: {message}", s.name);
                 s.last_error = Some(message);
+            }
+        }
+        SourceMsg::Recovered { source } => {
+            let s = &mut sources[source];
+            if s.last_error.take().is_some() {
+                eprintln!("pflog: {}: reading again", s.name);
             }
         }
         SourceMsg::JournalCursor { cursor, .. } => {

@@ -6,6 +6,7 @@
 //! the consumer decodes (lossily).
 
 pub mod file;
+pub mod health;
 pub mod journal;
 pub mod metrics;
 pub mod state;
@@ -73,6 +74,9 @@ pub enum SourceMsg {
     Truncated { source: usize },
     /// Something went wrong; the source keeps retrying (reported once per distinct problem).
     Error { source: usize, message: String },
+    /// After an [`SourceMsg::Error`]: the problem is gone (the file is readable again,
+    /// `journalctl` has been running for a while).
+    Recovered { source: usize },
     /// A line longer than the limit: its first `max_line` bytes were delivered as the line, the
     /// rest up to the next `\n` was skipped.
     LineTooLong { source: usize },
@@ -81,4 +85,20 @@ pub enum SourceMsg {
     /// The journal cursor of the last record read, after the lines of that read (only with
     /// [`JournalOptions::report_cursor`]); store it to resume after it.
     JournalCursor { source: usize, cursor: String },
+}
+
+impl SourceMsg {
+    /// The index of the source that sent it.
+    pub fn source(&self) -> usize {
+        match self {
+            SourceMsg::Lines { source, .. }
+            | SourceMsg::Rotated { source }
+            | SourceMsg::Truncated { source }
+            | SourceMsg::Error { source, .. }
+            | SourceMsg::Recovered { source }
+            | SourceMsg::LineTooLong { source }
+            | SourceMsg::Waiting { source }
+            | SourceMsg::JournalCursor { source, .. } => *source,
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pflog::http::{Exposition, HttpOptions, Render, load_web_config, serve};
+use pflog::http::{Exposition, Health, HttpOptions, Render, load_web_config, serve};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -89,7 +89,10 @@ impl Server {
         let task = tokio::spawn(serve(
             opts,
             render,
-            Arc::new(move || h.load(Ordering::SeqCst)),
+            Arc::new(move || Health {
+                healthy: h.load(Ordering::SeqCst),
+                report: "test source: fine\n".into(),
+            }),
             async {
                 let _ = stopped.await;
             },
@@ -203,10 +206,16 @@ async fn routes_methods_and_health() {
     assert!(r.body.is_empty());
 
     let r = get(srv.addr, "GET", "/healthz", &[]).await;
-    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "ok\ntest source: fine\n")
+    );
     srv.healthy.store(false, Ordering::SeqCst);
     let r = get(srv.addr, "GET", "/healthz", &[]).await;
-    assert_eq!(r.status, 503);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (503, "unhealthy\ntest source: fine\n")
+    );
     srv.shutdown().await;
 }
 
@@ -444,22 +453,92 @@ async fn graceful_shutdown_lets_a_scrape_in_flight_finish() {
     let addr = srv.addr;
     let in_flight = tokio::spawn(async move { get(addr, "GET", "/metrics", &[]).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // An idle keep-alive connection does not hold shutdown up.
+    // Neither an idle connection nor one with half its headers sent holds shutdown up: they
+    // are closed at once, while the scrape in flight finishes.
     let mut idle = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let start = Instant::now();
     srv.shutdown().await;
-    assert!(start.elapsed() < Duration::from_secs(3));
+    let took = start.elapsed();
+    eprintln!("shutdown took {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
     let r = in_flight.await.unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "slow 1\n"));
-    assert!(
-        closed_after(&mut idle, Duration::from_secs(2))
+    for s in [&mut idle, &mut half] {
+        let (_, got) = closed_after(s, Duration::from_secs(2))
             .await
-            .is_some()
-    );
+            .expect("closed");
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    }
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "no longer listening"
     );
+}
+
+/// Connections that have not sent a request give their slot to newcomers, the longest waiting
+/// first; a connection serving a request keeps its slot; when every slot serves a request,
+/// newcomers wait their turn.
+#[tokio::test]
+async fn idle_connections_give_way_and_busy_ones_keep_their_slot() {
+    let render: Render = Arc::new(|_| {
+        std::thread::sleep(Duration::from_millis(300));
+        "slow 1\n".to_string()
+    });
+    let srv = Server::start_with(
+        HttpOptions {
+            max_connections: 3,
+            ..HttpOptions::default()
+        },
+        render,
+        Arc::new(AtomicU64::new(0)),
+    )
+    .await;
+    let addr = srv.addr;
+    let in_flight = tokio::spawn(async move { get(addr, "GET", "/metrics", &[]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // All three slots taken (one busy, two idle): a scrape is still served, and the first idle
+    // connection made room for it.
+    let r = timeout(Duration::from_secs(5), get(addr, "GET", "/metrics", &[]))
+        .await
+        .expect("a scrape with every slot taken");
+    assert_eq!(r.status, 200);
+    assert!(
+        closed_after(&mut idle[0], Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the longest idle connection was closed"
+    );
+    let r = in_flight.await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "slow 1\n"));
+    // The second idle connection is still served.
+    let r = exchange(&mut idle[1], "GET", "/healthz", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+
+    // Every slot busy: a newcomer waits, then is served.
+    let busy: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { get(addr, "GET", "/metrics", &[]).await }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let late = timeout(Duration::from_secs(10), get(addr, "GET", "/metrics", &[]))
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(late.status, 200);
+    for b in busy {
+        assert_eq!(b.await.unwrap().status, 200);
+    }
+    srv.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,4 +813,404 @@ async fn bad_web_configs_fail_clearly() {
     std::fs::write(&path, "tls_server_config:\n  certfile: x\n").unwrap();
     let e = load_web_config(&path).unwrap_err();
     assert!(e.contains("unknown field `certfile`"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real `pflog serve`: its startup line, shutdown, `/healthz` and certificate reloads.
+
+const BIN: &str = env!("CARGO_BIN_EXE_pflog");
+
+/// A running `pflog serve` (killed when dropped) and what it said on stderr.
+struct Pflog {
+    child: std::process::Child,
+    /// `http` or `https`, from the startup line.
+    scheme: String,
+    addr: SocketAddr,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Pflog {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Pflog {
+    // The child is waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    fn start(args: &[&std::ffi::OsStr], path_env: Option<&Path>) -> Pflog {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["serve", "--web.listen-address", "127.0.0.1:0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(dir) = path_env {
+            let path = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{path}", dir.display()));
+        }
+        let mut child = cmd.spawn().expect("start pflog serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("pflog serve did not report its address");
+            if let Some(rest) = line.split("serving metrics on ").nth(1) {
+                let (scheme, addr) = rest.trim().split_once("://").expect("a URL");
+                return Pflog {
+                    child,
+                    scheme: scheme.to_string(),
+                    addr: addr.parse().expect("an address"),
+                    stderr: rx,
+                };
+            }
+        }
+    }
+
+    /// Waits up to `within` for a line on stderr containing `what`.
+    fn said(&self, what: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        while let Ok(line) = self
+            .stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(what) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    fn sigterm(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -TERM");
+    }
+
+    /// Polls `/healthz` until `cond` holds on (status, body), up to 20 s.
+    async fn healthz_until(&self, what: &str, cond: impl Fn(u16, &str) -> bool) -> (u16, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = get(self.addr, "GET", "/healthz", &[]).await;
+            let body = r.text();
+            if cond(r.status, &body) {
+                return (r.status, body);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/healthz never {what}: last {} {body:?}",
+                r.status
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[tokio::test]
+async fn the_startup_line_says_https_only_when_tls_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, "").unwrap();
+    // Basic auth without TLS: plain HTTP.
+    let auth_only = dir.path().join("auth.yml");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(
+        &auth_only,
+        format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    )
+    .unwrap();
+    let p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            auth_only.as_os_str(),
+        ],
+        None,
+    );
+    assert_eq!(p.scheme, "http");
+    let auth = basic("prometheus", "s3cret");
+    let r = get(p.addr, "GET", "/metrics", &[("Authorization", &auth)]).await;
+    assert_eq!(r.status, 200);
+    drop(p);
+
+    let pki = pki();
+    let tls = write_config(dir.path(), &pki, "");
+    let p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            tls.as_os_str(),
+        ],
+        None,
+    );
+    assert_eq!(p.scheme, "https");
+    let r = https(
+        &tls_client(&pki, false),
+        p.addr,
+        "/metrics",
+        &[("Authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_failed_certificate_reload_is_logged_and_the_old_one_kept() {
+    let old = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, "").unwrap();
+    let config = write_config(dir.path(), &old, "");
+    let p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--web.config.file"),
+            config.as_os_str(),
+        ],
+        None,
+    );
+    let auth = basic("prometheus", "s3cret");
+    let auth = [("Authorization", auth.as_str())];
+    let client = tls_client(&old, false);
+    assert_eq!(
+        https(&client, p.addr, "/metrics", &auth)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // A broken certificate file: checked at a handshake (at most once a second).
+    let cert = dir.path().join("certs/server.crt");
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let r = https(&client, p.addr, "/metrics", &auth).await;
+        assert_eq!(
+            r.map(|r| r.status),
+            Some(200),
+            "the old certificate is still served"
+        );
+        if let Some(line) = p.said("certificate", Duration::from_millis(300)) {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing said about the broken certificate"
+        );
+    };
+    eprintln!("{line}");
+    assert!(
+        line.contains("not reloaded") && line.contains("server.crt"),
+        "{line}"
+    );
+    // Said once, not at every handshake.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let r = https(&client, p.addr, "/metrics", &auth).await;
+        assert_eq!(r.map(|r| r.status), Some(200));
+    }
+    assert_eq!(p.said("certificate", Duration::from_millis(200)), None);
+
+    // Fixed: the new certificate is taken, and that is said too.
+    let new = pki();
+    std::fs::write(dir.path().join("certs/server.key"), &new.server_key).unwrap();
+    std::fs::write(&cert, &new.server_cert).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = https(&tls_client(&new, false), p.addr, "/metrics", &auth).await {
+            assert_eq!(r.status, 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        p.said("TLS certificate reloaded", Duration::from_secs(5))
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_half_sent_headers_and_saves_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let state = dir.path().join("state.json");
+    std::fs::write(&log, "").unwrap();
+    let mut p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--state-file"),
+            state.as_os_str(),
+        ],
+        None,
+    );
+    std::fs::write(
+        &log,
+        "Nov 23 12:00:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n",
+    )
+    .unwrap();
+    // Wait until the line is counted, so there is a position to save.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !get(p.addr, "GET", "/metrics", &[])
+        .await
+        .text()
+        .lines()
+        .any(|l| l.starts_with("pflog_lines_total{") && !l.ends_with(" 0"))
+    {
+        assert!(Instant::now() < deadline, "the line was never counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut half = TcpStream::connect(p.addr).await.unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let _idle = TcpStream::connect(p.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    p.sigterm();
+    let status = loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "still running");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let took = start.elapsed();
+    eprintln!("exited {status} {took:?} after SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let saved = std::fs::read_to_string(&state).expect("state saved");
+    assert!(saved.contains(log.to_str().unwrap()), "{saved}");
+    assert!(
+        closed_after(&mut half, Duration::from_secs(1))
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn healthz_is_503_while_a_file_source_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path that is a directory: a failure root meets too.
+    let log = dir.path().join("mail.log");
+    std::fs::create_dir(&log).unwrap();
+    let missing = dir.path().join("rspamd.log");
+    let p = Pflog::start(
+        &[
+            os("--log"),
+            log.as_os_str(),
+            os("--log"),
+            missing.as_os_str(),
+        ],
+        None,
+    );
+    let name = log.display().to_string();
+    let (_, body) = p
+        .healthz_until("503 with both sources reported", |status, body| {
+            status == 503 && !body.contains("starting")
+        })
+        .await;
+    eprintln!("{body}");
+    assert!(body.starts_with("unhealthy\n"), "{body}");
+    assert!(
+        body.contains(&format!("{name}: failing for ")) && body.contains("not a regular file"),
+        "{body}"
+    );
+    // A file not created yet is no failure.
+    assert!(
+        body.contains(&format!(
+            "{}: waiting for the file to appear",
+            missing.display()
+        )),
+        "{body}"
+    );
+
+    // The directory replaced by a file: healthy again, and said so.
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let (_, body) = p.healthz_until("200", |status, _| status == 200).await;
+    assert!(
+        body.starts_with("ok\n") && body.contains(&format!("{name}: reading")),
+        "{body}"
+    );
+    assert!(p.said("reading again", Duration::from_secs(5)).is_some());
+
+    // Unreadable: only where permissions stop this process (not as root).
+    use std::os::unix::fs::PermissionsExt;
+    let locked = dir.path().join("locked.log");
+    std::fs::write(&locked, "").unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&locked).is_err() {
+        let p = Pflog::start(&[os("--log"), locked.as_os_str()], None);
+        let (_, body) = p.healthz_until("503", |status, _| status == 503).await;
+        assert!(body.contains("Permission denied"), "{body}");
+    } else {
+        eprintln!("running with permission to read a mode-000 file: that case is skipped");
+    }
+}
+
+#[tokio::test]
+async fn healthz_is_503_while_journalctl_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let works = dir.path().join("works");
+    // A journalctl that fails at once until `works` exists, then runs quietly.
+    let script = bin.join("journalctl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e '{}' ] && exec sleep 600\necho 'Failed to open journal: Permission denied' >&2\nexit 1\n",
+            works.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = Pflog::start(&[os("--journal")], Some(&bin));
+    let (_, body) = p.healthz_until("503", |status, _| status == 503).await;
+    eprintln!("{body}");
+    assert!(
+        body.starts_with("unhealthy\njournal: failing for "),
+        "{body}"
+    );
+    assert!(body.contains("Permission denied"), "{body}");
+    // Still failing after the next restarts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = get(p.addr, "GET", "/healthz", &[]).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+
+    std::fs::write(&works, "").unwrap();
+    let (_, body) = p.healthz_until("200", |status, _| status == 200).await;
+    assert_eq!(body, "ok\njournal: reading\n");
 }

@@ -7,6 +7,8 @@
 //! - Abuse, at the same time: unknown paths 404 (`/` is the landing page, `/healthz` 200), methods other than GET/HEAD 405, request bodies
 //!   413, oversized headers 431 (or a close), a slowloris and a silent connection cut off by the
 //!   header timeout (10 s).
+//! - Floods of idle connections: a scrape answers within 1 s while 1,000 idle connections are
+//!   held, and while a flood from another address reconnects every connection the server closes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -23,6 +25,14 @@ mod common;
 use common::{Resp, read_response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pflog");
+
+/// The tests here each load the machine on purpose: they run one at a time, so that none
+/// measures another's load.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 const LOAD_FOR: Duration = Duration::from_secs(5);
 const KEEP_ALIVE_CLIENTS: usize = 48;
 const ONE_SHOT_CLIENTS: usize = 8;
@@ -329,6 +339,7 @@ async fn abuse(addr: String) -> Vec<String> {
 
 #[test]
 fn scrapes_under_load_and_abuse() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
     std::fs::write(&log, b"").unwrap();
@@ -423,4 +434,165 @@ fn scrapes_under_load_and_abuse() {
         }
     });
     assert_eq!(final_count, written, "lines counted after the load");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floods of connections that never send a request.
+
+const FLOOD: usize = 1000;
+/// A scrape must be answered within this, flood or not (a deadline for the behaviour, far above
+/// what a scrape takes, not a speed figure).
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// The test holds more connections than the usual soft limit of 1024 descriptors.
+fn enough_descriptors() {
+    let wanted = FLOOD as u64 + 512;
+    let got = rlimit::increase_nofile_limit(wanted).expect("raise RLIMIT_NOFILE");
+    assert!(
+        got >= wanted,
+        "RLIMIT_NOFILE is {got}, the test needs {wanted}"
+    );
+}
+
+/// One scrape on a fresh connection from `from` (an address of this host), with the deadline.
+async fn scrape_within_deadline(
+    addr: &str,
+    from: Option<std::net::IpAddr>,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let attempt = async {
+        let target: std::net::SocketAddr = addr.parse().expect("address");
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        if let Some(ip) = from {
+            socket
+                .bind(std::net::SocketAddr::new(ip, 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+        let mut s = socket.connect(target).await.map_err(|e| e.to_string())?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = Vec::new();
+        read_response(&mut s, &mut buf, false)
+            .await
+            .ok_or_else(|| "connection closed before a response".to_string())
+    };
+    match timeout(SCRAPE_DEADLINE, attempt).await {
+        Err(_) => Err(format!("no response within {SCRAPE_DEADLINE:?}")),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(r)) if r.status == 200 => {
+            lines_counted(&r.body);
+            Ok(start.elapsed())
+        }
+        Ok(Ok(r)) => Err(format!("status {}", r.status)),
+    }
+}
+
+#[test]
+fn a_scrape_answers_while_1000_idle_connections_are_held() {
+    let _alone = one_at_a_time();
+    enough_descriptors();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, b"").unwrap();
+    let server = serve(&log);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut idle = Vec::with_capacity(FLOOD);
+        for i in 0..FLOOD {
+            let s = timeout(Duration::from_secs(10), TcpStream::connect(&server.addr))
+                .await
+                .unwrap_or_else(|_| panic!("connection {i} not established within 10 s"))
+                .expect("connect");
+            idle.push(s);
+        }
+        // Every one is still held open by this side, and none has sent a byte.
+        for i in 0..5 {
+            match scrape_within_deadline(&server.addr, None).await {
+                Ok(took) => eprintln!("scrape {i} with {FLOOD} idle connections held: {took:?}"),
+                Err(e) => panic!("scrape {i} with {FLOOD} idle connections held: {e}"),
+            }
+        }
+        // The server made room by closing idle connections, the longest waiting first.
+        let mut closed = Vec::new();
+        for (i, s) in idle.iter_mut().enumerate() {
+            let mut b = [0u8; 1];
+            if let Ok(Ok(0)) = timeout(Duration::from_millis(5), s.read(&mut b)).await {
+                closed.push(i);
+            }
+        }
+        eprintln!(
+            "{} of {FLOOD} idle connections were closed by the server",
+            closed.len()
+        );
+        assert!(closed.len() >= FLOOD - 256, "{} closed", closed.len());
+        assert!(
+            closed[..10] == (0..10).collect::<Vec<_>>(),
+            "{:?}",
+            &closed[..10]
+        );
+    });
+}
+
+#[test]
+fn scrapes_answer_while_a_flood_reconnects_every_closed_connection() {
+    let _alone = one_at_a_time();
+    enough_descriptors();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, b"").unwrap();
+    let server = serve(&log);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let scraper: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    rt.block_on(async {
+        let flooding = Arc::new(AtomicBool::new(true));
+        let reconnects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            let (addr, flooding, reconnects) =
+                (server.addr.clone(), flooding.clone(), reconnects.clone());
+            flood.push(tokio::spawn(async move {
+                // Connect, say nothing; when the server closes it, connect again at once.
+                while flooding.load(Ordering::Relaxed) {
+                    let Ok(mut s) = TcpStream::connect(&addr).await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let mut b = [0u8; 1];
+                    loop {
+                        match timeout(Duration::from_millis(200), s.read(&mut b)).await {
+                            Err(_) if flooding.load(Ordering::Relaxed) => {}
+                            _ => break,
+                        }
+                    }
+                    reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut took = Vec::new();
+        for i in 0..5 {
+            match scrape_within_deadline(&server.addr, Some(scraper)).await {
+                Ok(t) => took.push(t),
+                Err(e) => panic!("scrape {i} from {scraper} during the flood: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        flooding.store(false, Ordering::Relaxed);
+        for f in flood {
+            let _ = f.await;
+        }
+        eprintln!(
+            "scrapes from {scraper} during a reconnecting flood of {FLOOD}: {took:?}; {} reconnects",
+            reconnects.load(Ordering::Relaxed)
+        );
+    });
 }

@@ -17,8 +17,9 @@
 //!
 //! Relative file names are relative to the directory of the config file, as in exporter-toolkit.
 //! The server certificate and key files are checked for changes (at most once a second, at a
-//! handshake) and reloaded, so renewed certificates need no restart; the rest of the config is
-//! read once.
+//! handshake) and reloaded, so renewed certificates need no restart (one line on stderr says
+//! so, or why the new files could not be used: the previous certificate is then kept); the rest
+//! of the config is read once.
 //! Unknown keys are errors that name the key; keys of exporter-toolkit that this server does not
 //! implement (`cipher_suites`, `curve_preferences`, `client_allowed_sans`, `rate_limit`,
 //! `RequestClientCert`/`RequireAnyClientCert`) are errors saying so, rather than silently
@@ -394,11 +395,21 @@ impl ResolvesServerCert for ReloadingCert {
         if current.checked.elapsed() >= RELOAD_CHECK {
             current.checked = Instant::now();
             let stamp = (self.cert.stamp(), self.key.stamp());
-            if stamp != current.stamp
-                && let Ok(loaded) = certified_key(&self.cert, &self.key, &self.provider)
-            {
-                current.key = Arc::new(loaded);
+            if stamp != current.stamp {
+                // Files that fail are reported once, and tried again when they change again
+                // (e.g. the key written after the certificate).
                 current.stamp = stamp;
+                // This runs inside a TLS handshake: no caller to hand the outcome to, so it is
+                // reported here, as serve's other runtime events are.
+                match certified_key(&self.cert, &self.key, &self.provider) {
+                    Ok(loaded) => {
+                        current.key = Arc::new(loaded);
+                        eprintln!("pflog: TLS certificate reloaded");
+                    }
+                    Err(e) => eprintln!(
+                        "pflog: TLS certificate not reloaded, still serving the previous one: {e}"
+                    ),
+                }
             }
         }
         Some(current.key.clone())

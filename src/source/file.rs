@@ -122,6 +122,8 @@ pub async fn follow_file(
         started: false,
         sent_waiting: false,
         last_error: None,
+        failing: false,
+        failed_this_poll: false,
     };
     let _ = tokio::task::spawn_blocking(move || follower.run()).await;
 }
@@ -246,6 +248,9 @@ struct Follower {
     started: bool,
     sent_waiting: bool,
     last_error: Option<String>,
+    /// An error was reported and no poll since went without one.
+    failing: bool,
+    failed_this_poll: bool,
 }
 
 impl Follower {
@@ -281,6 +286,8 @@ impl Follower {
     }
 
     fn error(&mut self, message: String) -> Result<(), Closed> {
+        self.failing = true;
+        self.failed_this_poll = true;
         if self.last_error.as_deref() != Some(message.as_str()) {
             self.last_error = Some(message.clone());
             self.send(SourceMsg::Error {
@@ -293,11 +300,20 @@ impl Follower {
 
     /// One look at the path and the open files.
     fn poll(&mut self) -> Result<(), Closed> {
+        self.failed_this_poll = false;
         self.check_path()?;
         for k in 0..self.files.len() {
             self.drain(k)?;
         }
-        self.expire()
+        self.expire()?;
+        if self.failing && !self.failed_this_poll {
+            self.failing = false;
+            self.last_error = None;
+            self.send(SourceMsg::Recovered {
+                source: self.source,
+            })?;
+        }
+        Ok(())
     }
 
     /// Notices a new file at the path (or the first one) and opens it.
@@ -721,6 +737,8 @@ mod tests {
             started: true,
             sent_waiting: false,
             last_error: None,
+            failing: false,
+            failed_this_poll: false,
         };
         assert!(follower.drain(1).is_ok());
         let mut lines = Vec::new();

@@ -6,7 +6,8 @@
 //!
 //! When following, `journalctl` is restarted with exponential backoff if it dies, continuing
 //! after the cursor of the last record read (`--after-cursor`), so a restart neither loses nor
-//! repeats records.
+//! repeats records; a restarted `journalctl` that keeps running for the shortest backoff is
+//! reported as [`SourceMsg::Recovered`].
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -91,12 +92,28 @@ pub async fn follow_journal(
 pub async fn run_journal(source: usize, opts: JournalOptions, tx: Sender<SourceMsg>) {
     let mut cursor: Option<String> = opts.after_cursor.clone();
     let mut backoff = opts.backoff_min;
+    // An error was reported and no run since lasted `backoff_min`.
+    let mut failing = false;
     loop {
         let started = Instant::now();
         let cursor_before = cursor.clone();
-        let outcome = tokio::select! {
-            outcome = run_once(source, &opts, &tx, &mut cursor) => outcome,
-            () = tx.closed() => return,
+        let outcome = {
+            let run = run_once(source, &opts, &tx, &mut cursor);
+            tokio::pin!(run);
+            let settled = tokio::time::sleep(opts.backoff_min);
+            tokio::pin!(settled);
+            loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome,
+                    () = tx.closed() => return,
+                    () = &mut settled, if failing => {
+                        failing = false;
+                        if tx.send(SourceMsg::Recovered { source }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
         };
         let mut message = match outcome {
             Ok(None) => None,
@@ -130,6 +147,7 @@ pub async fn run_journal(source: usize, opts: JournalOptions, tx: Sender<SourceM
         if tx.send(SourceMsg::Error { source, message }).await.is_err() {
             return;
         }
+        failing = true;
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = tx.closed() => return,

@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use super::health::SourceHealth;
 use crate::metrics::Registrar;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,6 +18,7 @@ pub struct SourceMetrics {
     rotations: Family<SourceLabel, Counter>,
     errors: Family<SourceLabel, Counter>,
     long_lines: Family<SourceLabel, Counter>,
+    health: SourceHealth,
 }
 
 impl SourceMetrics {
@@ -25,6 +27,7 @@ impl SourceMetrics {
             rotations: Family::default(),
             errors: Family::default(),
             long_lines: Family::default(),
+            health: SourceHealth::default(),
         };
         r.metric(
             "pflog_source_rotations",
@@ -56,6 +59,17 @@ impl SourceMetrics {
         let _ = self.rotations.get_or_create(&label);
         let _ = self.errors.get_or_create(&label);
         let _ = self.long_lines.get_or_create(&label);
+        self.health.register(source);
+    }
+
+    /// Tells the health state what a source reported.
+    pub fn observe(&self, source: &str, msg: &super::SourceMsg) {
+        self.health.observe(source, msg);
+    }
+
+    /// Whether each registered source is being read (for `/healthz`).
+    pub fn health(&self) -> SourceHealth {
+        self.health.clone()
     }
 
     pub fn rotated(&self, source: &str) {
