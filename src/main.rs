@@ -34,7 +34,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Replay(args) => run_replay(args),
-        Command::Serve(args) => pflog::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => match pflog::serve::check_args(&args) {
+            Ok(()) => pflog::serve::run(args).map(|()| ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("pflog: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     match result {
         Ok(code) => code,

@@ -29,6 +29,21 @@ pub struct Position {
     pub tail: Tail,
 }
 
+impl Position {
+    /// No file was at the path when reading began: whatever is there on resume is new and is
+    /// read from its start. (Inode 0 is no file's; a file with this position is never "the same
+    /// file", and its empty tail finds no predecessor.)
+    pub const ABSENT: Position = Position {
+        dev: 0,
+        inode: 0,
+        offset: 0,
+        tail: Tail {
+            len: 0,
+            bytes: [0; Tail::MAX],
+        },
+    };
+}
+
 /// Up to [`Tail::MAX`] bytes, inline (so [`Position`] stays `Copy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Tail {

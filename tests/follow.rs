@@ -383,3 +383,30 @@ async fn resume_finds_the_file_rotated_while_away() {
     assert_eq!(strs(&lines), ["gamma", "delta-is-longer", "epsilon"]);
     quiet(&mut rx).await;
 }
+
+/// The position taken at startup (`initial_position`) is where reading begins: the end of the
+/// file, and a line that was half written there is skipped as a whole (its rest is not a line);
+/// a file not there yet is read from its start when it appears.
+#[tokio::test]
+async fn the_initial_position_is_the_end_and_skips_a_half_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    append(&path, b"old1\nhal");
+    let pos = pflog::source::file::initial_position(&path, false).unwrap();
+    assert_eq!(pos.offset, 8);
+    append(&path, b"f\nnew1\n");
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(follow_file(0, path.clone(), opts(), tx, Some(pos)));
+    let (lines, _) = collect(&mut rx, 1).await;
+    assert_eq!(strs(&lines), ["new1"]);
+    quiet(&mut rx).await;
+
+    let later = dir.path().join("later.log");
+    let pos = pflog::source::file::initial_position(&later, false).unwrap();
+    assert_eq!(pos, Position::ABSENT);
+    append(&later, b"first\n");
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(follow_file(0, later.clone(), opts(), tx, Some(pos)));
+    let (lines, _) = collect(&mut rx, 1).await;
+    assert_eq!(strs(&lines), ["first"]);
+}

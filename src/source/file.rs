@@ -48,7 +48,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::Sender;
@@ -69,6 +69,8 @@ pub struct FollowOptions {
     pub rotate_grace: Duration,
     /// Bytes read per `pread`; one [`SourceMsg::Lines`] per read (default 256 KiB).
     pub read_buffer: usize,
+    /// Incremented to have the path looked at now instead of at the next poll (SIGHUP).
+    pub wake: Arc<AtomicU64>,
 }
 
 impl Default for FollowOptions {
@@ -79,6 +81,7 @@ impl Default for FollowOptions {
             poll_interval: Duration::from_millis(250),
             rotate_grace: Duration::from_secs(5),
             read_buffer: 256 * 1024,
+            wake: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -217,12 +220,15 @@ impl Tracked {
         self.tail.clear();
     }
 
-    /// Reading goes on at a saved position (whose tail was checked).
+    /// Reading goes on at a saved position (whose tail was checked). A position inside a line
+    /// (reading began there, or a cut line's rest was being skipped) skips to the next `\n`:
+    /// the rest of a line is not a line of its own.
     fn resume_at(&mut self, pos: &Position) {
         self.offset = pos.offset;
         self.committed = pos.offset;
         self.committed_tail = pos.tail;
         self.tail = pos.tail.as_bytes().to_vec();
+        self.splitter.discarding = pos.tail.as_bytes().last().is_some_and(|&b| b != b'\n');
     }
 }
 
@@ -255,12 +261,13 @@ struct Follower {
 
 impl Follower {
     fn run(mut self) {
+        let mut woken = self.opts.wake.load(Ordering::Relaxed);
         loop {
             if self.closed() || self.poll().is_err() {
                 return;
             }
             let until = Instant::now() + self.opts.poll_interval;
-            // Sleep in small steps so a stop is noticed promptly.
+            // Sleep in small steps so a stop or a wake-up is noticed promptly.
             loop {
                 let now = Instant::now();
                 if now >= until {
@@ -269,6 +276,11 @@ impl Follower {
                 std::thread::sleep((until - now).min(Duration::from_millis(100)));
                 if self.closed() {
                     return;
+                }
+                let wake = self.opts.wake.load(Ordering::Relaxed);
+                if wake != woken {
+                    woken = wake;
+                    break;
                 }
             }
         }
@@ -543,6 +555,80 @@ impl Follower {
         let mut lines = Vec::new();
         t.splitter.finish(&mut lines);
         self.emit(lines, 0)
+    }
+}
+
+/// Where following `path` begins when no position was saved: its end (or start, with
+/// `from_start`), or [`Position::ABSENT`] when nothing is there yet. Taken at startup and
+/// saved at once, so that what is written from then on is read after a restart even if pflog
+/// stops before it read a line.
+pub fn initial_position(path: &Path, from_start: bool) -> io::Result<Position> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Position::ABSENT),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        // Reported by the follower, which keeps trying.
+        return Ok(Position::ABSENT);
+    }
+    let offset = if from_start { 0 } else { meta.len() };
+    let start = offset.saturating_sub(Tail::MAX as u64);
+    let mut tail = vec![0u8; (offset - start) as usize];
+    file.read_exact_at(&mut tail, start)?;
+    Ok(Position {
+        dev: meta.dev(),
+        inode: meta.ino(),
+        offset,
+        tail: Tail::new(&tail),
+    })
+}
+
+/// What names a file for `--log`: its device and inode, or, when it is not there yet, its
+/// path with the directory's symbolic links and `..` resolved as far as the directory exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileIdentity {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl FileIdentity {
+    pub fn of(path: &Path) -> FileIdentity {
+        if let Ok(meta) = std::fs::metadata(path) {
+            return FileIdentity::Inode(meta.dev(), meta.ino());
+        }
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        // The nearest existing ancestor canonicalized, the rest cleaned lexically.
+        let mut rest = Vec::new();
+        let mut dir = absolute.as_path();
+        let base = loop {
+            if let Ok(c) = dir.canonicalize() {
+                break c;
+            }
+            match (dir.parent(), dir.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    dir = parent;
+                }
+                _ => break dir.to_path_buf(),
+            }
+        };
+        let mut out = base;
+        for name in rest.iter().rev() {
+            out.push(name);
+        }
+        let mut clean = PathBuf::new();
+        for c in out.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => clean.push(c),
+            }
+        }
+        FileIdentity::Path(clean)
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub stderr: Receiver<String>,
+    /// What it said before that line (warnings at startup).
+    pub said_before: Vec<String>,
 }
 
 impl Drop for Server {
@@ -43,6 +45,7 @@ pub fn start(mut cmd: Command, within: Duration) -> Server {
         }
     });
     let deadline = Instant::now() + within;
+    let mut said_before = Vec::new();
     loop {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
             let _ = child.kill();
@@ -54,7 +57,9 @@ pub fn start(mut cmd: Command, within: Duration) -> Server {
                 child,
                 addr: addr.trim().to_string(),
                 stderr: rx,
+                said_before,
             };
         }
+        said_before.push(line);
     }
 }
