@@ -338,8 +338,8 @@ auth_write_expected() {
 # a03 a04 a05 a06 a08 a10 inbound, a12 (local) and a09 (sent out) from submission, for which no
 # check ran (unknown; "DKIM-Signature field added" is signing, not a result). Rejected (3): a07
 # (spf neutral, dkim none, dmarc fail); a02 and a11 have no queue ID and no milter ran (unknown).
-# A live `pflog serve` may see a delivery before rspamd's line for it (two files, polled), so
-# tests/e2e/pflog_check.sh checks this family on replay only.
+# A live `pflog serve` holds a delivery's outcome until rspamd's line for it comes (two files,
+# polled; --join-window), so tests/e2e/pflog_check.sh checks this family live and on replay.
 # sum-by: mail_auth_results_total daemon,check,result
 # sum-by: mail_dkim_signatures_total daemon,domain
 # sum-by: postfix_message_auth_outcomes_total postfix_instance,outcome,check,result
