@@ -1652,6 +1652,7 @@ mod tests {
             score: 0.0,
             required_score: None,
             scan_seconds: None,
+            auth: RspamdAuth::default(),
         })
     }
 
@@ -1725,9 +1726,10 @@ mod tests {
                     ),
                 ),
                 (2, 0, delivery("AAAAAA1", "u@d", "sent", None)),
-                // After the outcome: too late for it.
+                // After the outcome was reported (held for an rspamd verdict until a join window
+                // later): too late for it.
                 (
-                    3,
+                    40,
                     0,
                     auth(
                         "AAAAAA1",
@@ -1856,6 +1858,78 @@ mod tests {
             rspamd_of(&out),
             vec![Some(RspamdAction::Reject), None],
             "{out:?}"
+        );
+        assert_eq!(c.held(), 0);
+    }
+
+    /// A held outcome keeps the results its message had, and takes those that come while it
+    /// is held: rspamd's with its late verdict, a milter's by queue ID.
+    #[test]
+    fn a_held_outcome_takes_the_results_that_come_with_or_beside_its_late_verdict() {
+        let mut c = Correlator::new(CorrelatorConfig {
+            join_window: 30 * S,
+            ..CorrelatorConfig::default()
+        });
+        let mut out = Vec::new();
+        for (t, e) in [
+            (0, client("AAAAAA1")),
+            (
+                0,
+                auth(
+                    "AAAAAA1",
+                    AuthDaemon::Opendkim,
+                    AuthCheck::Dkim,
+                    AuthResult::Fail,
+                ),
+            ),
+            (1, delivery("AAAAAA1", "u@d", "sent", None)),
+            (
+                1,
+                Event::Removed {
+                    queue_id: "AAAAAA1",
+                },
+            ),
+        ] {
+            c.handle(t * S, p(), Session::Pid(9), &e, &mut out);
+        }
+        assert!(out.is_empty(), "held: {out:?}");
+        // While held: opendmarc's result by queue ID, then rspamd's verdict with its own.
+        let dmarc = auth(
+            "AAAAAA1",
+            AuthDaemon::Opendmarc,
+            AuthCheck::Dmarc,
+            AuthResult::Pass,
+        );
+        c.handle(2 * S, InstanceKey::NONE, Session::Unknown, &dmarc, &mut out);
+        let late = Event::Rspamd(RspamdTask {
+            queue_id: Some("AAAAAA1"),
+            message_id: None,
+            action: RspamdAction::NoAction,
+            action_text: "no action",
+            score: 0.0,
+            required_score: None,
+            scan_seconds: None,
+            auth: RspamdAuth {
+                spf: Some(AuthResult::Softfail),
+                dkim: Some(AuthResult::Pass),
+                dmarc: None,
+                arc: None,
+                dmarc_policy: None,
+            },
+        });
+        c.handle(3 * S, InstanceKey::NONE, Session::Unknown, &late, &mut out);
+        assert!(out.is_empty(), "reported when its window passes: {out:?}");
+        let tick = Event::Other("tick");
+        c.handle(31 * S, p(), Session::Pid(9), &tick, &mut out);
+        assert_eq!(rspamd_of(&out), vec![Some(RspamdAction::NoAction)]);
+        // DKIM: a pass wins over the milter's earlier fail.
+        assert_eq!(
+            auth_of(&out),
+            vec![MessageAuth {
+                spf: Some(AuthResult::Softfail),
+                dkim: Some(AuthResult::Pass),
+                dmarc: Some(AuthResult::Pass),
+            }]
         );
         assert_eq!(c.held(), 0);
     }
