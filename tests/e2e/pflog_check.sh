@@ -23,6 +23,11 @@ check="python3 $root/benches/check_expected.py"
 # Left out of the live-vs-replay comparison: pflog_source_* (only serve has sources). The
 # rspamd and authentication outcomes are in it: serve holds an outcome back for a verdict read
 # after it (--join-window), so the order in which it polls the two files does not change them.
+# Compared with EXPECTED but for postfix_log_messages_total: every warning line counts now, and
+# a live run's warnings depend on the machine (a milter slow to answer, a client that hangs
+# up); the live-vs-replay comparison below still checks it, and tests/numbers.rs checks it
+# against grep counts of the captured fixture.
+RUN_DEPENDENT='^postfix_log_messages_total'
 samples() {
     grep -v '^#' "$1" | grep -v -e '^pflog_source_' | LC_ALL=C sort
 }
@@ -72,7 +77,7 @@ live)
     echo "live pflog read all $want lines; comparing its /metrics with $4"
     # both comparisons run (and print what differs) before the verdict
     rc=0
-    $check "$4" "$out/live.prom" || rc=1
+    $check --ignore "$RUN_DEPENDENT" "$4" "$out/live.prom" || rc=1
     check_lines "$out/live-mail.log" "$out/live-rspamd.log" "$out/live.prom" || rc=1
     exit $rc
     ;;
@@ -80,7 +85,7 @@ replay)
     "$bin" replay --format prometheus "$mail" --rspamd-log "$rspamd" >"$out/replay.prom"
     echo "replay of the captured logs vs $4"
     rc=0
-    $check "$4" "$out/replay.prom" || rc=1
+    $check --ignore "$RUN_DEPENDENT" "$4" "$out/replay.prom" || rc=1
     check_lines "$mail" "$rspamd" "$out/replay.prom" || rc=1
     "$bin" replay --format prometheus "$out/live-mail.log" --rspamd-log "$out/live-rspamd.log" \
         >"$out/replay-snapshot.prom"
