@@ -588,12 +588,14 @@ fn stop_case(how: Stop) {
             wait_exit(&mut first, Duration::from_secs(20))
         }
         Stop::Twice(sig) => {
-            // A client that sends half a request keeps the HTTP side's graceful shutdown
-            // waiting for it; the second signal must not wait.
+            // A client that pipelines scrapes and never reads the answers keeps a response in
+            // flight (the socket buffers fill up), which the HTTP side's graceful shutdown
+            // waits for; the second signal must not wait. (A half-sent request no longer
+            // would: shutdown closes those at once.)
             let mut slow = TcpStream::connect(&first.addr).unwrap();
-            slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(200));
+            let scrapes = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3000);
+            slow.write_all(&scrapes).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
             kill(&first, sig);
             std::thread::sleep(Duration::from_millis(300));
             kill(&first, sig);
