@@ -488,9 +488,15 @@ async fn scrape_within_deadline(
     }
 }
 
-#[test]
-fn a_scrape_answers_while_1000_idle_connections_are_held() {
-    let _alone = one_at_a_time();
+/// What a flood test needs: the other load tests out of the way, descriptors for the flood, a
+/// `pflog serve` on an empty log (and its directory, kept while it runs), a runtime.
+fn flood_setup() -> (
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Server,
+    tokio::runtime::Runtime,
+) {
+    let alone = one_at_a_time();
     enough_descriptors();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
@@ -501,6 +507,12 @@ fn a_scrape_answers_while_1000_idle_connections_are_held() {
         .enable_all()
         .build()
         .unwrap();
+    (alone, dir, server, rt)
+}
+
+#[test]
+fn a_scrape_answers_while_1000_idle_connections_are_held() {
+    let (_alone, _dir, server, rt) = flood_setup();
     rt.block_on(async {
         let mut idle = Vec::with_capacity(FLOOD);
         for i in 0..FLOOD {
@@ -540,17 +552,7 @@ fn a_scrape_answers_while_1000_idle_connections_are_held() {
 
 #[test]
 fn scrapes_answer_while_a_flood_reconnects_every_closed_connection() {
-    let _alone = one_at_a_time();
-    enough_descriptors();
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    std::fs::write(&log, b"").unwrap();
-    let server = serve(&log);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (_alone, _dir, server, rt) = flood_setup();
     let scraper: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     rt.block_on(async {
         let flooding = Arc::new(AtomicBool::new(true));

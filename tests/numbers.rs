@@ -15,20 +15,12 @@ use std::time::{Duration, Instant};
 #[path = "support/serve.rs"]
 mod serve_support;
 
-/// `pflog replay --year 2026 --utc LOG ARGS`: its standard output.
+#[path = "support/replay.rs"]
+mod replay_support;
+
+/// `pflog replay --year 2026 --utc ARGS LOG`: its standard output.
 fn replay(log: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pflog"))
-        .args(["replay", "--year", "2026", "--utc"])
-        .arg(log)
-        .args(args)
-        .output()
-        .expect("run pflog");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
+    replay_support::run(None, &[&["--year", "2026", "--utc"], args].concat(), log)
 }
 
 /// A message received at 00:00:05 and delivered at 00:00:11 (`delay=6`), and `more` messages
@@ -269,18 +261,7 @@ fn the_mail_stack_counts_what_grep_counts() {
     assert_eq!(total, 6, "the mail stack's log has six warnings");
 }
 
-/// GET /metrics from `pflog serve` at `addr`: the body.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
-    assert!(resp.starts_with("HTTP/1."), "{resp:.200}");
-    resp.split_once("\r\n\r\n").expect("body").1.to_string()
-}
+use serve_support::scrape;
 
 /// The value of the sample `series` (name and labels exactly as exposed), 0 when absent.
 fn value(exposition: &str, series: &str) -> f64 {

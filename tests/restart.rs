@@ -8,7 +8,7 @@
 //! per-line family is in it, and `pflog_lines_total` alone proves each line counted once.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,19 +84,7 @@ fn serve(log: &Path, state: &Path, extra: &[&str], path_env: Option<&Path>) -> S
     serve_support::start(cmd, Duration::from_secs(20))
 }
 
-/// GET /metrics over a plain socket; the body.
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
-    assert!(
-        resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
-        "{resp:.200}"
-    );
-    resp.split_once("\r\n\r\n").expect("body").1.to_string()
-}
+use serve_support::scrape;
 
 fn samples(text: &str) -> BTreeMap<String, f64> {
     text.lines()

@@ -1,5 +1,5 @@
 //! Running the real `pflog replay` and reading its exposition, for the tests that compare
-//! numbers (`golden.rs`, `timezones.rs`). Included with `#[path]`, so that Cargo does not
+//! numbers (`golden.rs`, `timezones.rs`, `numbers.rs`). Included with `#[path]`, so that Cargo does not
 //! build it as a test of its own.
 #![allow(dead_code)]
 
@@ -13,12 +13,17 @@ pub fn fixture(path: &str) -> PathBuf {
 
 /// `pflog replay --format prometheus ARGS LOG` (under `TZ=tz` when given): its exposition.
 pub fn replay(tz: Option<&str>, args: &[&str], log: &Path) -> String {
+    run(tz, &[&["--format", "prometheus"], args].concat(), log)
+}
+
+/// `pflog replay ARGS LOG` (under `TZ=tz` when given): its standard output, which must be UTF-8.
+pub fn run(tz: Option<&str>, args: &[&str], log: &Path) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pflog"));
     if let Some(tz) = tz {
         command.env("TZ", tz);
     }
     let out = command
-        .args(["replay", "--format", "prometheus"])
+        .arg("replay")
         .args(args)
         .arg(log)
         .output()
@@ -29,7 +34,7 @@ pub fn replay(tz: Option<&str>, args: &[&str], log: &Path) -> String {
         log.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("exposition is UTF-8")
+    String::from_utf8(out.stdout).expect("output is UTF-8")
 }
 
 /// Sample lines only, sorted: series order inside a family is not stable.

@@ -1,8 +1,10 @@
-//! Starting the real `pflog serve` and waiting until it says where it listens. Included with
-//! `#[path]` by the tests that run a server (`restart.rs`, `metrics_contract.rs`).
+//! Starting the real `pflog serve`, waiting until it says where it listens, and scraping it.
+//! Included with `#[path]` by the tests that run a server (`restart.rs`, `metrics_contract.rs`,
+//! `numbers.rs`).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -62,4 +64,18 @@ pub fn start(mut cmd: Command, within: Duration) -> Server {
         }
         said_before.push(line);
     }
+}
+
+/// GET /metrics over a plain socket: the body (the answer must be a 200).
+pub fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    assert!(
+        resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
+        "{resp:.200}"
+    );
+    resp.split_once("\r\n\r\n").expect("body").1.to_string()
 }
